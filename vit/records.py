@@ -309,10 +309,17 @@ def write_dataset(
     if buf or not shards:
         flush()
     write_jsonl(out / REJECTS, rejects)
-    # Relative, so the repo (and DVC's copy of it) can move without breaking datasets.
-    rel = os.path.relpath(Path(image_root).resolve(), out.resolve())
+    return write_manifest(out, count, shards, image_root, info)
+
+
+def write_manifest(
+    out: Path, count: int, shards: list[str], image_root: str | Path, info: dict[str, Any] | None
+) -> Dataset:
+    """The dataset-level completion marker, written last. The image root is stored relative
+    to `out`, so the repo (and DVC's copy of it) can move without breaking datasets."""
+    rel = os.path.relpath(Path(image_root).resolve(), Path(out).resolve())
     manifest = {"count": count, "shards": shards, "image_root": rel, "info": info or {}}
-    atomic_write_text(out / MANIFEST, json.dumps(manifest, indent=2, sort_keys=True))
+    atomic_write_text(Path(out) / MANIFEST, json.dumps(manifest, indent=2, sort_keys=True))
     return Dataset.open(out)
 
 
