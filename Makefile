@@ -24,8 +24,10 @@ $(STAMP): pyproject.toml constraints.txt
 
 demo: $(STAMP)
 	$(BIN)/dvc repro
-	$(BIN)/dvc metrics show
+	$(BIN)/vit review sync
 	$(BIN)/dvc push -q || echo "warning: dvc push failed (is the remote folder writable?)"
+	$(BIN)/python -m flows.report
+	@echo "Review in FiftyOne:  .venv/bin/vit review launch   (http://127.0.0.1:5151)"
 
 test: $(STAMP)
 	$(BIN)/ruff check .
@@ -34,6 +36,10 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/curate.py
+	$(BIN)/python bench/semdedup.py
+	$(BIN)/python bench/fiftyone_sync.py
+	$(BIN)/python bench/synth.py
 
 clean-data:
-	rm -rf data/raw data/ingested data/export metrics
+	rm -rf data/raw data/ingested data/curated data/deduped data/synth data/synth_cache data/export metrics

@@ -90,6 +90,82 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _stage_params(name: str, args: argparse.Namespace) -> dict[str, Any]:
+    """A stage's params.yaml section; `--set key=value` flags override single fields."""
+    import yaml
+
+    from vit.config import section
+
+    params = dict(section(name, args.params))
+    for item in args.set or []:
+        key, _, value = item.partition("=")
+        params[key] = yaml.safe_load(value)
+    return params
+
+
+def cmd_curate(args: argparse.Namespace) -> int:
+    s = _run_flow(
+        "flows.curate:curate_flow",
+        src=args.src,
+        out=args.out,
+        params=_stage_params("curate", args),
+        overrides_path=args.overrides,
+        defects=args.defects,
+        metrics_path=args.metrics_path,
+    )
+    _print(s)
+    return 0
+
+
+def cmd_dedup(args: argparse.Namespace) -> int:
+    s = _run_flow(
+        "flows.dedup:dedup_flow",
+        src=args.src,
+        out=args.out,
+        params=_stage_params("dedup", args),
+        overrides_path=args.overrides,
+        defects=args.defects,
+        metrics_path=args.metrics_path,
+    )
+    s.pop("method_info", None)
+    _print(s)
+    return 0
+
+
+def cmd_synth(args: argparse.Namespace) -> int:
+    params = _stage_params("synthesize", args)
+    if args.metrics_path:
+        params["metrics_path"] = args.metrics_path
+    _print(_run_flow("flows.synth:synth_flow", src=args.src, out=args.out, params=params))
+    return 0
+
+
+def cmd_review(args: argparse.Namespace) -> int:
+    p = _stage_params("review", args)
+    name = args.name or p.get("dataset", "vitflow")
+    if args.action == "sync":
+        s = _run_flow(
+            "flows.review:review_sync_flow",
+            name=name,
+            ingested=args.ingested or p.get("ingested"),
+            curated=args.curated or p.get("curated"),
+            deduped=args.deduped or p.get("deduped"),
+            embeddings=args.embeddings or p.get("embeddings"),
+        )
+    elif args.action == "pull":
+        out = args.out or p.get("overrides", "data/review/overrides.json")
+        s = _run_flow("flows.review:review_pull_flow", name=name, out=out)
+    else:
+        from vit.review.app import launch
+
+        port = args.port or int(p.get("port", 5151))
+        print(f"FiftyOne App on http://127.0.0.1:{port} (dataset {name!r}); Ctrl-C to stop")
+        launch(name, address="127.0.0.1", port=port, wait=True)
+        return 0
+    _print(s)
+    return 0
+
+
 def cmd_validate(args: argparse.Namespace) -> int:
     from vit.validate_cmd import validate_path
 
@@ -117,6 +193,18 @@ def cmd_server(args: argparse.Namespace) -> int:
         print(f"running at {state['api_url']} (pid {state['pid']})" if state else "not running")
         return 0 if state else 1
     return 0
+
+
+def _stage_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--set",
+        action="append",
+        metavar="KEY=VALUE",
+        help="override one field of the stage's params.yaml section (repeatable)",
+    )
+    p.add_argument("--overrides", help="reviewer decisions manifest (from `vit review pull`)")
+    p.add_argument("--defects", help="injected-defect ground truth, to score the stage")
+    p.add_argument("--metrics-path", help="write the summary as a JSON metrics file here")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -150,6 +238,41 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--format", required=True, choices=["llava", "messages", "hf"])
     e.add_argument("--out", required=True)
     e.set_defaults(func=cmd_export)
+
+    c = sub.add_parser("curate", help="quality filters; every drop kept with its reason")
+    c.add_argument("src", help="an ingested vitflow dataset")
+    c.add_argument("--out", required=True)
+    _stage_flags(c)
+    c.set_defaults(func=cmd_curate)
+
+    d = sub.add_parser("dedup", help="exact/near/semantic/text/joint dedup, leak-free splits")
+    d.add_argument("src", help="a curated vitflow dataset")
+    d.add_argument("--out", required=True)
+    _stage_flags(d)
+    d.set_defaults(func=cmd_dedup)
+
+    y = sub.add_parser("synth", help="LLM instructions from captions + boxes, grounded and cached")
+    y.add_argument("src", help="a curated/deduplicated vitflow dataset")
+    y.add_argument("--out", required=True)
+    y.add_argument(
+        "--set",
+        action="append",
+        metavar="KEY=VALUE",
+        help="override one field of params.yaml's synthesize section (repeatable)",
+    )
+    y.add_argument("--metrics-path", help="write metrics (per backend and type) here")
+    y.set_defaults(func=cmd_synth)
+
+    r = sub.add_parser("review", help="FiftyOne review: sync decisions, launch the App, pull tags")
+    r.add_argument("action", choices=["sync", "launch", "pull"])
+    r.add_argument("--name", help="FiftyOne dataset name (default: params review.dataset)")
+    r.add_argument("--ingested", help="sync: ingested dataset folder")
+    r.add_argument("--curated", help="sync: curated dataset folder")
+    r.add_argument("--deduped", help="sync: deduplicated dataset folder")
+    r.add_argument("--embeddings", help="sync: .npz with arrays ids, embeddings")
+    r.add_argument("--out", help="pull: where to write the overrides manifest")
+    r.add_argument("--port", type=int, help="launch: port on 127.0.0.1 (default 5151)")
+    r.set_defaults(func=cmd_review, set=None)
 
     v = sub.add_parser("validate", help="check the LLaVA data contract; non-zero exit on errors")
     v.add_argument("path", help="a vitflow dataset folder or a data file")

