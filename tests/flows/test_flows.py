@@ -145,3 +145,42 @@ def test_synth_and_review_flows(curated, fiftyone_db, tmp_path):
     assert rep["status"]["kept"] == Dataset.open(deduped).count
     manifest = review_pull_flow(name="flowtest", out=str(tmp_path / "overrides.json"))
     assert manifest == {"keep": [], "reject": []}
+
+
+def test_reviewer_tags_flow_back_into_curate_and_dedup(curated, fiftyone_db, tmp_path):
+    """FiftyOne tag -> `review pull` manifest -> the next curate/dedup run obeys it."""
+    import fiftyone as fo
+
+    from flows.curate import curate_flow
+    from flows.dedup import dedup_flow
+    from flows.review import review_pull_flow, review_sync_flow
+
+    deduped = tmp_path / "deduped"
+    dedup_flow(src=str(curated / "curated"), out=str(deduped), params={"methods": ["exact"]})
+    review_sync_flow(name="roundtrip", curated=str(curated / "curated"), deduped=str(deduped))
+    dup = next(read_jsonl(deduped / "duplicates.jsonl"))["id"]
+    victim = next(iter(Dataset.open(deduped))).id
+    ds = fo.load_dataset("roundtrip")
+    for rid, tag in ((victim, "reject"), (dup, "keep")):
+        sample = ds.one(fo.ViewField("vit_id") == rid)
+        sample.tags.append(tag)
+        sample.save()
+    manifest = tmp_path / "overrides.json"
+    assert review_pull_flow(name="roundtrip", out=str(manifest)) == {
+        "keep": [dup],
+        "reject": [victim],
+    }
+
+    cur = curate_flow(
+        src=str(curated / "ingested"), out=str(tmp_path / "cur"), overrides_path=str(manifest)
+    )
+    assert victim in {r["id"] for r in Dataset.open(tmp_path / "cur").rejects()}
+    assert cur["rejected_by"].get("review") == 1
+    dedup_flow(
+        src=str(curated / "curated"),
+        out=str(tmp_path / "ded"),
+        params={"methods": ["exact"]},
+        overrides_path=str(manifest),
+    )
+    kept = {r.id for r in Dataset.open(tmp_path / "ded")}
+    assert dup in kept and victim not in kept
