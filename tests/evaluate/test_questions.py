@@ -1,0 +1,159 @@
+"""Probe questions on generated scenes and digits: every type, true answers, held-out wording."""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+
+import numpy as np
+import pytest
+
+from vit.evaluate.questions import (
+    DETAIL_PROMPT,
+    QTYPES,
+    EvalItem,
+    load_items,
+    make_detail_set,
+    make_eval_set,
+    save_items,
+    type_counts,
+)
+from vit.records import Annotation, Record
+from vit.sources.digits import QUESTIONS as DIGIT_TRAIN_QUESTIONS
+from vit.sources.digits import digit_record
+from vit.sources.scenes import make_scene
+from vit.synth.backends.grounded import Facts
+from vit.synth.backends.grounded_qa import conversation
+from vit.synth.grounding import validate
+from vit.synth.parse import DETAIL_PROMPTS
+
+# Position items ask "left or right": the validator reads the equivalent yes/no question.
+AS_RELATION = {
+    "left": "to the left of",
+    "right": "to the right of",
+    "above": "above",
+    "below": "below",
+}
+
+
+@pytest.fixture(scope="module")
+def scenes() -> list[Record]:
+    return [make_scene(0, i, 32)[0] for i in range(200)]
+
+
+@pytest.fixture(scope="module")
+def items(scenes: list[Record]) -> list[EvalItem]:
+    return make_eval_set(scenes, seed=0, per_image=4)
+
+
+def test_every_scene_type_and_deterministic(scenes, items):
+    counts = type_counts(items)
+    assert set(counts) == set(QTYPES) - {"digit"}
+    assert min(counts.values()) >= 100  # balanced across types
+    assert len({i.id for i in items}) == len(items)
+    assert make_eval_set(scenes, seed=0, per_image=4) == items
+    assert make_eval_set(scenes, seed=1, per_image=4) != items
+
+
+def test_existence_balanced(items):
+    answers = Counter(i.answer for i in items if i.qtype == "existence")
+    assert set(answers) == {"yes", "no"}
+    assert abs(answers["yes"] - answers["no"]) <= 1
+
+
+def _annotations(scenes: list[Record]) -> dict[str, list[Annotation]]:
+    return {r.id: r.annotations for r in scenes}
+
+
+def _validator_turn(item: EvalItem) -> tuple[str, str]:
+    """The item as a (question, answer) turn the grounding validator checks."""
+    if item.qtype == "position":
+        q = item.question.removeprefix("Is the ").rstrip("?")
+        sep = " left or right of the " if " left or right " in q else " above or below the "
+        a, b = q.split(sep)
+        return f"Is the {a} {AS_RELATION[item.answer]} the {b}?", "Yes."
+    if item.qtype == "count":
+        return item.question, f"There are {item.answer}."
+    return item.question, f"{item.answer.capitalize()}."
+
+
+def test_answers_pass_the_grounding_validator(scenes, items):
+    anns = _annotations(scenes)
+    for item in items:
+        q, a = _validator_turn(item)
+        v = validate([(q, a)], anns[item.record_id])
+        assert v.keep, (item, v.reasons)
+        assert v.claims >= 1, f"the validator checked nothing in {q!r} -> {a!r}"
+
+
+def _wrong(item: EvalItem) -> str:
+    if item.qtype == "count":
+        return str(int(item.answer) + 1)
+    if item.qtype == "color":
+        return "green" if item.answer != "green" else "red"
+    if item.qtype == "shape":
+        return "star" if item.answer != "star" else "circle"
+    return FLIP[item.answer]
+
+
+FLIP = {"yes": "no", "no": "yes", "small": "large", "large": "small"}
+FLIP |= {"left": "right", "right": "left", "above": "below", "below": "above"}
+
+
+def test_wrong_answers_fail_the_validator(scenes, items):
+    # The converse, so the test above is not vacuous: a wrong answer is caught.
+    anns = _annotations(scenes)
+    for item in items:
+        q, a = _validator_turn(EvalItem(**{**item.to_dict(), "answer": _wrong(item)}))
+        assert not validate([(q, a)], anns[item.record_id]).keep, (item, q, a)
+
+
+def test_answers_match_annotations(scenes, items):
+    anns = _annotations(scenes)
+    for item in items:
+        objs = anns[item.record_id]
+        if item.qtype == "count":
+            noun = item.question.split()[2] if item.question.startswith("How") else None
+            noun = noun or item.question.split(" of ")[1].split()[0]
+            k = sum(noun in ("shapes", f"{o.shape}s") for o in objs)
+            assert str(k) == item.answer, item
+        elif item.qtype in ("color", "shape", "size"):
+            assert item.answer in {getattr(o, item.qtype) for o in objs}, item
+
+
+def test_eval_phrasing_is_held_out(scenes, items):
+    """No eval question is a question the training writers produce."""
+    train_qs = set()
+    for r in scenes:
+        for k in range(3):
+            rng = np.random.default_rng(
+                int(hashlib.sha256(f"{r.id}{k}".encode()).hexdigest()[:8], 16)
+            )
+            train_qs |= {t["question"] for t in conversation(Facts(r.annotations, rng))}
+    train_qs |= {q for q, _ in DIGIT_TRAIN_QUESTIONS} | set(DETAIL_PROMPTS)
+    assert len(train_qs) > 500
+    assert not train_qs & {i.question for i in items}
+    assert DETAIL_PROMPT not in train_qs
+
+
+def test_digits_and_skips():
+    rng = np.random.default_rng(0)
+    digits = [digit_record(i, i % 10, 32, 0, rng) for i in range(20)]
+    no_image = Record(id="t", image=None)
+    unboxed = Record(id="u", image="u.png", annotations=[Annotation(label="cat")])
+    items = make_eval_set([*digits, no_image, unboxed], seed=0)
+    assert [i.qtype for i in items] == ["digit"] * 20
+    assert [i.answer for i in items] == [str(i % 10) for i in range(20)]
+    assert {i.question for i in items}.isdisjoint(q for q, _ in DIGIT_TRAIN_QUESTIONS)
+
+
+def test_detail_set(scenes):
+    details = make_detail_set(scenes[:10])
+    assert len(details) == 10 and all(d.qtype == "detail" and d.answer for d in details)
+    for d in details:
+        assert validate([(d.question, d.answer)], scenes[int(d.record_id[-6:])].annotations).keep
+
+
+def test_items_round_trip(items, tmp_path):
+    path = save_items(items, tmp_path / "eval" / "items.jsonl")
+    assert load_items(path) == items

@@ -1,0 +1,238 @@
+"""Held-out probe questions with exact short answers, one question type per item.
+
+    items = make_eval_set(test_records, seed=0, per_image=4)
+    save_items(items, "data/eval/items.jsonl"); items = load_items("data/eval/items.jsonl")
+
+Scenes give `count`, `color`, `shape`, `size`, `existence` and `position` items; digit
+records give one `digit` item each. Every answer is read off the annotations through the
+same helpers the grounded teacher uses (`vit.synth.backends.grounded.Facts`: `ref` names an
+object uniquely, `strict_pairs` keeps only relations with no box overlap on their axis), so
+an item is asked only when its answer is unambiguous.
+
+Phrasing choice: the words are the training vocabulary (shape, color and size names, `object`,
+`image`/`picture`), but the sentence templates are a held-out set that the grounded writer and
+the digit source never produce, so the eval measures understanding rather than recall of
+memorized questions. `tests/evaluate/test_questions.py` checks that no eval question occurs in
+the training conversations, and that every scene answer passes the grounding validator.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from vit.records import Annotation, Record, atomic_write_text
+from vit.synth.backends.grounded import Facts
+from vit.synth.vocab import COLORS, SHAPES, SIZES, article, noun_of
+
+QTYPES = ("count", "color", "shape", "size", "existence", "position", "digit")
+DETAIL = "detail"  # free-text descriptions, scored with a text metric, not exact match
+DETAIL_PROMPT = "Write a detailed description of this picture."
+
+# Held-out templates: none of them is a string the training writers emit.
+COUNT_QS = ("How many {p} appear in this image?", "What is the number of {p} shown here?")
+COLOR_QS = ("Which color is the {r} in this image?", "What color is the {r} shown here?")
+SHAPE_QS = ("What kind of shape is the {r} object?", "What shape is the {r} object in this image?")
+SIZE_QS = ("Is the {r} small or large?", "How large is the {r}?")
+EXIST_QS = ("Could you find {a} {d} in this image?", "Does this picture show {a} {d}?")
+POSITION_QS = {
+    "x": ("Is the {ra} left or right of the {rb}?",),
+    "y": ("Is the {ra} above or below the {rb}?",),
+}
+DIGIT_QS = ("Which handwritten digit is this?", "What digit can you see in this picture?")
+ANSWER_OF_RELATION = {
+    "to the left of": "left",
+    "to the right of": "right",
+    "above": "above",
+    "below": "below",
+}
+
+
+@dataclass(frozen=True)
+class EvalItem:
+    """One probe: the image it is about, the question, the exact short answer."""
+
+    id: str
+    record_id: str
+    image: str
+    qtype: str
+    question: str
+    answer: str
+
+    def to_dict(self) -> dict[str, str]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, str]) -> EvalItem:
+        return cls(**{k: str(d[k]) for k in cls.__dataclass_fields__})
+
+
+QA = tuple[str, str] | None
+
+
+def count_qa(f: Facts) -> QA:
+    """All shapes, one present shape, or (sometimes) an absent one: answer is a digit string."""
+    # Mostly totals and present shapes; a few absent ones so "0" is a possible answer.
+    present = sorted({noun_of(a) for a in f.anns})
+    absent = [s for s in SHAPES if s not in present]
+    roll = f.rng.random()
+    noun = "shape" if roll < 0.4 else f.pick(absent) if absent and roll > 0.85 else f.pick(present)
+    return f.pick(COUNT_QS).format(p=noun + "s"), str(f.count([], noun))
+
+
+def color_qa(f: Facts) -> QA:
+    named = [(a, r) for a in f.anns if a.color and (r := f.ref(a, ("color",)))]
+    if not named:
+        return None
+    a, r = f.pick(named)
+    return f.pick(COLOR_QS).format(r=r), a.color
+
+
+def shape_qa(f: Facts) -> QA:
+    # Named by color (and size): the noun is the generic `object`, so the shape is not given away.
+    named = [
+        (a, " ".join(m))
+        for a in f.anns
+        for m in ([a.color], [a.size, a.color])
+        if a.shape and None not in m and f.count(m, "shape") == 1
+    ]
+    if not named:
+        return None
+    a, r = f.pick(named)
+    return f.pick(SHAPE_QS).format(r=r), a.shape
+
+
+def size_qa(f: Facts) -> QA:
+    named = [(a, r) for a in f.anns if a.size in SIZES and (r := f.ref(a, ("size",)))]
+    if not named:
+        return None
+    a, r = f.pick(named)
+    return f.pick(SIZE_QS).format(r=r), a.size
+
+
+def existence_qa(f: Facts, want_yes: bool) -> QA:
+    """`yes` names a present object (shape, colored shape); `no` a plausible absent one."""
+    if want_yes:
+        a = f.pick(f.anns)
+        mods = f.pick([[], [a.color]]) if a.color else []
+        noun = noun_of(a)
+    else:
+        mods, noun = [f.pick(list(COLORS))], f.pick(SHAPES)
+        if f.count(mods, noun):
+            return None
+    d = " ".join([*mods, noun])
+    return f.pick(EXIST_QS).format(a=article(d), d=d), "yes" if want_yes else "no"
+
+
+def position_qa(f: Facts) -> QA:
+    pairs = f.strict_pairs()
+    if not pairs:
+        return None
+    a, rel, b = f.pick(pairs)
+    axis = "x" if rel in ("to the left of", "to the right of") else "y"
+    q = f.pick(POSITION_QS[axis]).format(ra=f.ref(a), rb=f.ref(b))
+    return q, ANSWER_OF_RELATION[rel]
+
+
+SCENE_ASKERS: dict[str, Callable[[Facts], QA]] = {
+    "count": count_qa,
+    "color": color_qa,
+    "shape": shape_qa,
+    "size": size_qa,
+    "position": position_qa,
+}
+
+
+def is_digit_record(r: Record) -> bool:
+    return r.source == "digits" or (
+        len(r.annotations) == 1
+        and r.annotations[0].box is None
+        and r.annotations[0].label.isdigit()
+    )
+
+
+def _scene_items(
+    r: Record, f: Facts, per_image: int, used: Counter, balance: Counter
+) -> list[EvalItem]:
+    """Up to `per_image` items of distinct types, the types least used so far first, so the
+    set stays balanced across types; existence alternates yes/no over the whole set."""
+    order = sorted((*SCENE_ASKERS, "existence"), key=lambda t: (used[t], f.rng.random()))
+    items: list[EvalItem] = []
+    for qtype in order:
+        if len(items) >= per_image:
+            break
+        if qtype == "existence":
+            want_yes = balance["yes"] <= balance["no"]
+            qa = existence_qa(f, want_yes) or existence_qa(f, not want_yes)
+        else:
+            qa = SCENE_ASKERS[qtype](f)
+        if qa is None:
+            continue
+        if qtype == "existence":
+            balance[qa[1]] += 1
+        used[qtype] += 1
+        items.append(EvalItem(f"{r.id}:{qtype}", r.id, r.image or "", qtype, *qa))
+    return items
+
+
+def _digit_item(r: Record, rng: np.random.Generator) -> EvalItem:
+    label = str(r.metadata.get("target", r.annotations[0].label))
+    q = DIGIT_QS[int(rng.integers(len(DIGIT_QS)))]
+    return EvalItem(f"{r.id}:digit", r.id, r.image or "", "digit", q, label)
+
+
+def _boxed(r: Record) -> list[Annotation]:
+    return [a for a in r.annotations if a.box is not None]
+
+
+def make_eval_set(records: Iterable[Record], seed: int = 0, per_image: int = 4) -> list[EvalItem]:
+    """Probe items for held-out records (pass the test split). Records without an image or
+    without boxed annotations (and not digits) give nothing. Deterministic for a seed."""
+    rng = np.random.default_rng(seed)
+    used: Counter = Counter()
+    balance: Counter = Counter()
+    items: list[EvalItem] = []
+    for r in records:
+        if not r.image:
+            continue
+        if is_digit_record(r):
+            items.append(_digit_item(r, rng))
+        elif anns := _boxed(r):
+            items += _scene_items(r, Facts(anns, rng), per_image, used, balance)
+    return items
+
+
+def make_detail_set(records: Iterable[Record], seed: int = 0) -> list[EvalItem]:
+    """One `detail` item per scene: the grounded writer's description is the reference text."""
+    from vit.synth.backends.grounded import detail
+
+    rng = np.random.default_rng(seed)
+    out = []
+    for r in records:
+        if r.image and not is_digit_record(r) and (anns := _boxed(r)):
+            ref = detail(Facts(anns, rng))
+            out.append(EvalItem(f"{r.id}:{DETAIL}", r.id, r.image, DETAIL, DETAIL_PROMPT, ref))
+    return out
+
+
+def type_counts(items: Iterable[EvalItem]) -> dict[str, int]:
+    counts = Counter(i.qtype for i in items)
+    return {t: counts[t] for t in (*QTYPES, DETAIL) if counts[t]}
+
+
+def save_items(items: Iterable[EvalItem], path: Path | str) -> Path:
+    """The eval set as JSONL (one item a line), written atomically: a DVC-tracked artifact."""
+    text = "".join(json.dumps(i.to_dict(), ensure_ascii=False) + "\n" for i in items)
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(path, text)
+    return Path(path)
+
+
+def load_items(path: Path | str) -> list[EvalItem]:
+    lines = Path(path).read_text().splitlines()
+    return [EvalItem.from_dict(json.loads(line)) for line in lines if line.strip()]
