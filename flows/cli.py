@@ -166,6 +166,26 @@ def cmd_review(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_eval(args: argparse.Namespace) -> int:
+    params = _stage_params("evaluate", args)
+    if args.stage1:
+        params["stage1_model"] = args.stage1
+    if args.metrics_path:
+        params["metrics_path"] = args.metrics_path
+    r = _run_flow(
+        "flows.evaluate:eval_flow", model=args.model, data=args.data, out=args.out, params=params
+    )
+    _print({"overall": r["overall"], "by_type": r["by_type"]})
+    return 0
+
+
+def cmd_chat(args: argparse.Namespace) -> int:
+    from vit.model.answer import chat
+
+    print(chat(args.model, args.image, args.question, max_new_tokens=args.max_new_tokens))
+    return 0
+
+
 def cmd_validate(args: argparse.Namespace) -> int:
     from vit.validate_cmd import validate_path
 
@@ -273,6 +293,27 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--out", help="pull: where to write the overrides manifest")
     r.add_argument("--port", type=int, help="launch: port on 127.0.0.1 (default 5151)")
     r.set_defaults(func=cmd_review, set=None)
+
+    ev = sub.add_parser("eval", help="accuracy per question type on the held-out split")
+    ev.add_argument("--model", required=True, help="model folder or hub id")
+    ev.add_argument("--data", required=True, help="a deduplicated dataset (with splits)")
+    ev.add_argument("--out", required=True, help="folder for items, predictions, plots")
+    ev.add_argument("--stage1", help="the stage-1 model, as a baseline")
+    ev.add_argument(
+        "--set",
+        action="append",
+        metavar="KEY=VALUE",
+        help="override one field of params.yaml's evaluate section",
+    )
+    ev.add_argument("--metrics-path", help="write the report here (e.g. metrics/eval.json)")
+    ev.set_defaults(func=cmd_eval)
+
+    ch = sub.add_parser("chat", help="ask a model one question about one image")
+    ch.add_argument("question")
+    ch.add_argument("--model", required=True)
+    ch.add_argument("--image", required=True)
+    ch.add_argument("--max-new-tokens", type=int, default=64)
+    ch.set_defaults(func=cmd_chat)
 
     v = sub.add_parser("validate", help="check the LLaVA data contract; non-zero exit on errors")
     v.add_argument("path", help="a vitflow dataset folder or a data file")

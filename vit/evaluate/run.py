@@ -1,0 +1,69 @@
+"""`vit eval`: greedy answers on the held-out split, accuracy per question type, baselines.
+
+    vit eval --model data/model/final --data data/deduped/scenes --out data/eval
+
+Baselines in the same report: the majority answer per type (learned on the train split's
+questions) and, when given, the model after stage 1 only (before instruction tuning).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from vit.evaluate.metrics import accuracy_by_type, majority_baseline
+from vit.evaluate.questions import make_eval_set, save_items, type_counts
+from vit.evaluate.report import (
+    evaluate,
+    plot_by_type,
+    predict,
+    write_json,
+    write_plots_data,
+    write_predictions,
+)
+from vit.records import Dataset
+
+
+def _split(ds: Dataset, name: str) -> list:
+    return [r for r in ds if r.split == name]
+
+
+def _model_fn(path: str | Path, max_new_tokens: int):
+    from vit.model.answer import answerer
+    from vit.model.build import load_model
+
+    model, processor = load_model(str(path))
+    return answerer(model, processor, max_new_tokens)
+
+
+def evaluate_model(
+    model: str | Path,
+    data: str | Path,
+    out: str | Path,
+    stage1_model: str | Path | None = None,
+    split: str = "test",
+    per_image: int = 4,
+    limit: int | None = None,
+    seed: int = 0,
+    max_new_tokens: int = 16,
+    metrics_path: str | Path | None = None,
+) -> dict[str, Any]:
+    """Score `model` on `split` of `data`; write report, predictions and plots under `out`."""
+    ds, out = Dataset.open(data), Path(out)
+    items = make_eval_set(_split(ds, split), seed=seed, per_image=per_image)[:limit]
+    if not items:
+        raise ValueError(f"{data}: no evaluable records in split {split!r}")
+    train_items = make_eval_set(_split(ds, "train"), seed=seed + 1, per_image=per_image)
+    baselines = {"majority": majority_baseline(train_items, items)}
+    if stage1_model:
+        s1 = predict(_model_fn(stage1_model, max_new_tokens), items, ds.image_root)
+        baselines["stage1"] = accuracy_by_type(items, s1)
+    preds: list[str] = []
+    report = evaluate(_model_fn(model, max_new_tokens), items, baselines, ds.image_root, preds)
+    report["item_types"] = type_counts(items)
+    save_items(items, out / "items.jsonl")
+    write_predictions(items, preds, out / "predictions.jsonl")
+    write_plots_data(report, out / "plots")
+    plot_by_type(report, out / "accuracy_by_type.png")
+    write_json(report, metrics_path or out / "eval.json")
+    return report
