@@ -1,0 +1,71 @@
+"""Which checkpoint a run continues from, and refusing to continue a different run.
+
+`resume="auto"` continues from the last `checkpoint-N` in the checkpoints folder, so a killed
+run started again picks up where it stopped. A checkpoint written under other settings
+(another lr, stage, freezing...) is not that run: continuing it would mix two experiments, or
+finish at once and export the old model under the new name. That is an error that names the
+changed keys; `resume="never"` starts afresh and clears the old checkpoints first, so a later
+"auto" cannot pick a stale one.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+from vit.train.config import TrainConfig
+
+TRAIN_CONFIG_FILE = "vitflow_train_config.json"
+# Keys a continued run may change: how long it runs and how it reports, not what it learns.
+CONTINUABLE = {
+    "resume",
+    "output_dir",
+    "epochs",
+    "max_steps",
+    "early_stopping_patience",
+    "eval_steps",
+    "save_steps",
+    "save_total_limit",
+    "logging_steps",
+    "num_workers",
+}
+
+
+def config_changes(checkpoint: Path, config: TrainConfig) -> list[str]:
+    """Keys whose value differs from the TrainConfig saved in `checkpoint` (none saved: [])."""
+    saved_path = Path(checkpoint) / TRAIN_CONFIG_FILE
+    if not saved_path.exists():
+        return []
+    saved: dict[str, Any] = json.loads(saved_path.read_text())
+    now = json.loads(json.dumps(config.to_dict()))  # tuples -> lists, as saved
+    return sorted(k for k in now.keys() - CONTINUABLE if saved.get(k) != now[k])
+
+
+def resume_point(config: TrainConfig, output_dir: Path, main_process: bool = True) -> str | None:
+    """The checkpoint to continue from: the last one in output_dir under 'auto'."""
+    from transformers.trainer_utils import get_last_checkpoint
+
+    output_dir = Path(output_dir)
+    if config.resume == "never":
+        if main_process:
+            clear_checkpoints(output_dir)
+        return None
+    if config.resume != "auto":
+        return config.resume
+    last = get_last_checkpoint(str(output_dir)) if output_dir.is_dir() else None
+    if last:
+        changed = config_changes(Path(last), config)
+        if changed:
+            raise ValueError(
+                f"{last} was written with other settings ({', '.join(changed)}); "
+                "set resume='never' to start afresh (clears its checkpoints) or another out"
+            )
+    return last
+
+
+def clear_checkpoints(output_dir: Path) -> None:
+    for ckpt in Path(output_dir).glob("checkpoint-*"):
+        if ckpt.is_dir():
+            shutil.rmtree(ckpt)
