@@ -166,6 +166,30 @@ def cmd_review(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_model(args: argparse.Namespace) -> int:
+    path = _run_flow(
+        "flows.train:build_model_flow",
+        data=args.data,
+        out=args.out,
+        params=_stage_params("model", args),
+    )
+    print(path)
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    s = _run_flow(
+        "flows.train:train_flow",
+        model=args.model,
+        data=args.data,
+        out=args.out,
+        params=_stage_params(args.section, args),
+        eval_data=args.eval_data,
+    )
+    _print(s)
+    return 0
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
     params = _stage_params("evaluate", args)
     if args.stage1:
@@ -293,6 +317,22 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--out", help="pull: where to write the overrides manifest")
     r.add_argument("--port", type=int, help="launch: port on 127.0.0.1 (default 5151)")
     r.set_defaults(func=cmd_review, set=None)
+
+    mb = sub.add_parser("model", help="build a small LLaVA from params.yaml's model section")
+    mb.add_argument("action", choices=["build"])
+    mb.add_argument("--data", required=True, help="dataset whose texts train the tokenizer")
+    mb.add_argument("--out", required=True)
+    mb.add_argument("--set", action="append", metavar="KEY=VALUE")
+    mb.set_defaults(func=cmd_model)
+
+    tr = sub.add_parser("train", help="one tuning stage (Trainer on accelerate; LoRA or full)")
+    tr.add_argument("--model", required=True, help="checkpoint folder or hub id")
+    tr.add_argument("--data", required=True, help="dataset (train split; val for early stop)")
+    tr.add_argument("--out", required=True, help="checkpoints, history, loss.png, model/")
+    tr.add_argument("--eval-data", help="dataset whose val split is evaluated")
+    tr.add_argument("--section", default="train", help="params.yaml section (default: train)")
+    tr.add_argument("--set", action="append", metavar="KEY=VALUE")
+    tr.set_defaults(func=cmd_train)
 
     ev = sub.add_parser("eval", help="accuracy per question type on the held-out split")
     ev.add_argument("--model", required=True, help="model folder or hub id")

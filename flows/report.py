@@ -15,10 +15,8 @@ def _load(name: str) -> dict:
 
 
 def main() -> None:
-    ing, cur, ded, syn = (
-        _load(f)
-        for f in ("ingest_scenes.json", "curate_scenes.json", "dedup_scenes.json", "synth.json")
-    )
+    names = ("ingest_scenes", "curate_scenes", "dedup_scenes", "synth", "eval")
+    ing, cur, ded, syn, ev = (_load(f"{n}.json") for n in names)
     gt = cur.get("groundtruth", {})
     dgt = ded.get("groundtruth", {})
     lines = [
@@ -33,6 +31,7 @@ def main() -> None:
         f"exact+near precision {dgt.get('exact_near_precision')}",
         f"  synthesize  kept {syn.get('total', {}).get('kept')} instructions, "
         f"hallucination rate {syn.get('total', {}).get('hallucination_rate')}",
+        f"  evaluate    overall accuracy {ev.get('overall')}",
     ]
     print("\n".join(lines))
 

@@ -33,6 +33,10 @@ def repo(tmp_path, prefect_api) -> tuple[Path, dict]:
     params["generate"].update(n=40, size=48)
     params["digits"].update(limit=30)
     params["dedup"]["cache_root"] = str(tmp_path / "embcache")
+    params["model"].update(image_size=32, vision_hidden=32, text_hidden=32)
+    for stage in ("train_align", "train_instruct"):
+        params[stage].update(max_steps=3, eval_steps=2, save_steps=2, batch_size=4)
+    params["evaluate"]["per_image"] = 1
     (repo / "params.yaml").write_text(yaml.safe_dump(params))
     env = {**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}", "PREFECT_API_URL": prefect_api}
     _run(["git", "init", "-q"], repo, env)
@@ -56,6 +60,8 @@ def test_repro_twice_then_push_pull(repo):
     assert exact["removed"] == exact["injected"]  # few defects at n=40, but all caught
     synth = json.loads((repo / "metrics/synth.json").read_text())
     assert synth["total"]["kept"] > 0
+    evaluation = json.loads((repo / "metrics/eval.json").read_text())
+    assert set(evaluation["overall"]) == {"tuned", "stage1", "majority"}
 
     second = _run([dvc, "repro"], repo, env)
     assert "Running stage" not in second  # nothing changed, nothing ran
