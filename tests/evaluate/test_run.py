@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 
+from tests._tiny import tiny_config
 from vit.evaluate.run import evaluate_model
 from vit.ingest import ingest
-from vit.model import ModelConfig, build_model
+from vit.model import build_model
 from vit.records import Dataset, write_dataset
 from vit.sources.scenes import generate_scenes
 
@@ -19,15 +20,7 @@ def test_evaluate_model_writes_report_with_baselines(tmp_path):
     for i, r in enumerate(recs):
         r.split = "test" if i % 3 == 0 else "train"
     write_dataset(tmp_path / "data", recs, ds.image_root)
-    cfg = ModelConfig(
-        image_size=32,
-        patch_size=8,
-        vision_hidden=32,
-        text_hidden=32,
-        vision_intermediate=64,
-        text_intermediate=64,
-        vocab_size=300,
-    )
+    cfg = tiny_config()
     model = build_model(cfg, [c for r in recs for c in r.captions], tmp_path / "m")
     report = evaluate_model(
         model,

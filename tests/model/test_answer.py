@@ -4,20 +4,13 @@ from __future__ import annotations
 
 from PIL import Image
 
-from vit.model import ModelConfig, build_model
+from tests._tiny import tiny_config
+from vit.model import build_model
 from vit.model.answer import answerer, chat
 
 
 def test_answer_and_chat_on_a_tiny_model(tmp_path):
-    cfg = ModelConfig(
-        image_size=32,
-        patch_size=8,
-        vision_hidden=32,
-        text_hidden=32,
-        vision_intermediate=64,
-        text_intermediate=64,
-        vocab_size=300,
-    )
+    cfg = tiny_config()
     path = build_model(
         cfg, ["How many circles are there? Two.", "A red square."] * 20, tmp_path / "m"
     )

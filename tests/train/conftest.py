@@ -4,23 +4,13 @@ from __future__ import annotations
 
 import pytest
 
+from tests._tiny import tiny_config
+
 SIZE = 32
 
 
 def tiny_model_config():
-    from vit.model import ModelConfig
-
-    return ModelConfig(
-        image_size=SIZE,
-        patch_size=8,
-        vision_hidden=32,
-        vision_intermediate=64,
-        text_hidden=48,
-        text_intermediate=96,
-        text_heads=4,
-        vocab_size=400,
-        max_length=128,
-    )
+    return tiny_config(image_size=SIZE)
 
 
 @pytest.fixture(scope="session")
