@@ -61,7 +61,7 @@ def test_repro_twice_then_push_pull(repo):
     synth = json.loads((repo / "metrics/synth.json").read_text())
     assert synth["total"]["kept"] > 0
     evaluation = json.loads((repo / "metrics/eval.json").read_text())
-    assert set(evaluation["overall"]) == {"tuned", "stage1", "majority"}
+    assert set(evaluation["overall"]) == {"tuned", "stage1", "majority", "blind"}
 
     second = _run([dvc, "repro"], repo, env)
     assert "Running stage" not in second  # nothing changed, nothing ran

@@ -31,7 +31,7 @@ def test_evaluate_model_writes_report_with_baselines(tmp_path):
         max_new_tokens=4,
         metrics_path=tmp_path / "eval.json",
     )
-    assert set(report["overall"]) == {"tuned", "majority", "stage1"}
+    assert set(report["overall"]) == {"tuned", "majority", "stage1", "blind"}
     assert report["overall"]["tuned"] == report["overall"]["stage1"]  # same weights, greedy
     assert report["n_items"] == 12
     assert json.loads((tmp_path / "eval.json").read_text())["n_items"] == 12

@@ -28,6 +28,13 @@ def _split(ds: Dataset, name: str) -> list:
     return [r for r in ds if r.split == name]
 
 
+def _blind_answers(ask, items) -> list[str]:
+    from PIL import Image
+
+    gray = Image.new("RGB", (64, 64), (128, 128, 128))
+    return [ask(gray, it.question) for it in items]
+
+
 def _model_fn(path: str | Path, max_new_tokens: int):
     from vit.model.answer import answerer
     from vit.model.build import load_model
@@ -47,8 +54,13 @@ def evaluate_model(
     seed: int = 0,
     max_new_tokens: int = 16,
     metrics_path: str | Path | None = None,
+    blind: bool = True,
 ) -> dict[str, Any]:
-    """Score `model` on `split` of `data`; write report, predictions and plots under `out`."""
+    """Score `model` on `split` of `data`; write report, predictions and plots under `out`.
+
+    `blind` adds the same model answering with every image replaced by flat gray: where it
+    scores as well as with the real images, the model answers from the language prior and
+    does not look (the usual first failure of a VLM trained from scratch)."""
     ds, out = Dataset.open(data), Path(out)
     items = make_eval_set(_split(ds, split), seed=seed, per_image=per_image)[:limit]
     if not items:
@@ -58,8 +70,11 @@ def evaluate_model(
     if stage1_model:
         s1 = predict(_model_fn(stage1_model, max_new_tokens), items, ds.image_root)
         baselines["stage1"] = accuracy_by_type(items, s1)
+    ask = _model_fn(model, max_new_tokens)
+    if blind:
+        baselines["blind"] = accuracy_by_type(items, _blind_answers(ask, items))
     preds: list[str] = []
-    report = evaluate(_model_fn(model, max_new_tokens), items, baselines, ds.image_root, preds)
+    report = evaluate(ask, items, baselines, ds.image_root, preds)
     report["item_types"] = type_counts(items)
     save_items(items, out / "items.jsonl")
     write_predictions(items, preds, out / "predictions.jsonl")
