@@ -103,33 +103,28 @@ def _stage_params(name: str, args: argparse.Namespace) -> dict[str, Any]:
     return params
 
 
-def cmd_curate(args: argparse.Namespace) -> int:
-    s = _run_flow(
-        "flows.curate:curate_flow",
-        src=args.src,
-        out=args.out,
-        params=_stage_params("curate", args),
-        overrides_path=args.overrides,
-        defects=args.defects,
-        metrics_path=args.metrics_path,
-    )
-    _print(s)
-    return 0
+def _data_stage(stage: str, flow_path: str):
+    """curate and dedup take the same flags: a source, params, overrides, ground truth."""
+
+    def cmd(args: argparse.Namespace) -> int:
+        s = _run_flow(
+            flow_path,
+            src=args.src,
+            out=args.out,
+            params=_stage_params(stage, args),
+            overrides_path=args.overrides,
+            defects=args.defects,
+            metrics_path=args.metrics_path,
+        )
+        s.pop("method_info", None)  # dedup's per-method internals: in the metrics file
+        _print(s)
+        return 0
+
+    return cmd
 
 
-def cmd_dedup(args: argparse.Namespace) -> int:
-    s = _run_flow(
-        "flows.dedup:dedup_flow",
-        src=args.src,
-        out=args.out,
-        params=_stage_params("dedup", args),
-        overrides_path=args.overrides,
-        defects=args.defects,
-        metrics_path=args.metrics_path,
-    )
-    s.pop("method_info", None)
-    _print(s)
-    return 0
+cmd_curate = _data_stage("curate", "flows.curate:curate_flow")
+cmd_dedup = _data_stage("dedup", "flows.dedup:dedup_flow")
 
 
 def cmd_synth(args: argparse.Namespace) -> int:

@@ -7,7 +7,6 @@ The task runner decides where shards run (threads by default; Dask for scale-out
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -18,8 +17,9 @@ from vit import shards
 from vit.config import build
 from vit.curate.filters import CurateConfig
 from vit.curate.groundtruth import score_curation
-from vit.curate.run import curate_params, curate_step, load_overrides
-from vit.records import Dataset, atomic_write_text
+from vit.curate.run import curate_params, curate_step
+from vit.overrides import load_overrides
+from vit.records import Dataset, write_json
 
 
 @task(name="curate-shard")
@@ -40,7 +40,7 @@ def curate_flow(
 ) -> dict[str, Any]:
     """Quality filters over every shard; every drop lands in OUT/rejects.jsonl with its reason."""
     config = build(CurateConfig, params, "params.yaml: curate")
-    overrides = load_overrides(overrides_path) if overrides_path else {}
+    overrides = load_overrides(overrides_path)
     ds_in = Dataset.open(src)
     jobs = shards.plan(src, out, shards.fingerprint(curate_params(config, overrides)))
     todo = shards.pending(jobs)
@@ -56,6 +56,6 @@ def curate_flow(
             defects, ds_in.rejects(), rejects, {r.id for r in ds}
         )
     if metrics_path:
-        atomic_write_text(metrics_path, json.dumps(summary, indent=2, sort_keys=True) + "\n")
+        write_json(metrics_path, summary)
     print(f"curate: kept {ds.count}, rejected {len(rejects)} {summary['rejected_by']}")
     return summary

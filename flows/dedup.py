@@ -7,7 +7,6 @@ a rerun or an incremental run embeds only new images.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +16,7 @@ from vit.config import build
 from vit.dedup.groundtruth import score_output
 from vit.dedup.run import DedupConfig, dedup
 from vit.overrides import load_overrides
-from vit.records import atomic_write_text
+from vit.records import write_json
 
 
 @task(name="dedup")
@@ -41,7 +40,7 @@ def dedup_flow(
     if defects and Path(defects).exists():
         summary["groundtruth"] = score_output(defects, out)
     if metrics_path:
-        atomic_write_text(metrics_path, json.dumps(summary, indent=2, sort_keys=True) + "\n")
+        write_json(metrics_path, summary)
     print(
         f"dedup {src}: kept {summary['kept']}, removed {summary['removed_by']}, leakage {summary['leakage']}"
     )

@@ -9,13 +9,12 @@ record, so nothing disappears and a fixed record can be re-ingested.
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 from vit.curate.contract import validate
-from vit.records import Dataset, atomic_write_text, write_dataset
+from vit.records import Dataset, write_dataset, write_json
 from vit.sources import read_source
 
 
@@ -46,7 +45,7 @@ def ingest(
     ds = write_dataset(out, report.valid, source.image_root, rejects, shard_size, info)
     summary = summarize(ds, rejects)
     if metrics_path:
-        atomic_write_text(metrics_path, json.dumps(summary, indent=2, sort_keys=True) + "\n")
+        write_json(metrics_path, summary)
     return summary
 
 

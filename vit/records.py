@@ -200,6 +200,12 @@ def atomic_write_text(path: str | Path, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
 
 
+def write_json(path: str | Path, obj: Any) -> Path:
+    """A metrics/report file: atomic, indented, keys sorted (stable diffs in `dvc metrics`)."""
+    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
+    return Path(path)
+
+
 def write_jsonl(path: str | Path, rows: Iterable[dict[str, Any]]) -> int:
     """Atomically write dict rows as JSON lines; returns the count."""
     lines = [json.dumps(r, ensure_ascii=False, sort_keys=True) for r in rows]

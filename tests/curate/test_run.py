@@ -10,14 +10,9 @@ from PIL import Image
 
 from vit.curate.filters import CurateConfig
 from vit.curate.groundtruth import score_curation
-from vit.curate.run import (
-    curate,
-    curate_params,
-    curate_step,
-    load_overrides,
-    normalize_overrides,
-)
+from vit.curate.run import curate, curate_params, curate_step
 from vit.ingest import ingest
+from vit.overrides import load_overrides, normalize_overrides
 from vit.records import Dataset, Record, write_dataset
 from vit.shards import fingerprint, pending, plan, run_job
 from vit.sources.defects import truncate_png

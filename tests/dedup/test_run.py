@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from tests.dedup.test_text import bow
-from vit.dedup import run as dedup_run
+from vit.dedup import signatures as dedup_signatures
 from vit.dedup.groundtruth import score_output
 from vit.dedup.run import DedupConfig, dedup
 from vit.dedup.splits import leakage
@@ -143,7 +143,7 @@ def _hand_made(root: Path) -> Path:
 
 
 def test_text_joint_and_within_record(tmp_path, monkeypatch):
-    monkeypatch.setattr(dedup_run, "_embed_texts", lambda texts, config: bow(texts))
+    monkeypatch.setattr(dedup_signatures, "_embed_texts", lambda texts, config: bow(texts))
     src = _hand_made(tmp_path)
     cfg = DedupConfig(methods=["joint", "text"], joint_image_eps=0.1, text_eps=0.05)
     summary = dedup(src, tmp_path / "out", cfg, progress=False)

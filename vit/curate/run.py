@@ -1,6 +1,7 @@
 """Curate a dataset: decode each image once, measure it, hash it, filter it, keep the reasons.
 
-    from vit.curate.run import curate, load_overrides
+    from vit.curate.run import curate
+    from vit.overrides import load_overrides
     summary = curate("data/ingested/scenes", "data/curated/scenes",
                      overrides=load_overrides("data/review/overrides.json"))
 
@@ -35,7 +36,7 @@ from vit.curate.filters import (
 )
 from vit.curate.images import ImageError, PathResolver
 from vit.curate.quality import analyze
-from vit.overrides import load_overrides, normalize_overrides  # noqa: F401 (re-export)
+from vit.overrides import normalize_overrides
 from vit.records import REJECTS, Dataset, Record, read_jsonl, reject
 from vit.shards import Step, run_sharded
 

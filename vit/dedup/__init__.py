@@ -19,7 +19,7 @@ from importlib import import_module
 from typing import Any
 
 _EXPORTS = {
-    "DedupConfig": "vit.dedup.run",
+    "DedupConfig": "vit.dedup.config",
     "dedup": "vit.dedup.run",
     "score_dedup": "vit.dedup.groundtruth",
     "score_output": "vit.dedup.groundtruth",

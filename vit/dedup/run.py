@@ -31,71 +31,21 @@ import os
 import tempfile
 import time
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from vit.dedup.groups import KEEP_POLICIES, Pairs, Removal, components, rank, resolve
-from vit.dedup.splits import DEFAULT_RATIOS, assign_splits, normalize_ratios
-from vit.records import Dataset, Record, RecordError, write_jsonl, write_manifest, write_shard
+from vit.dedup.config import METHODS, DedupConfig
+from vit.dedup.groups import Pairs, Removal, components, rank, resolve
+from vit.dedup.signatures import Signatures, collect, image_embeddings, text_embeddings
+from vit.dedup.splits import assign_splits
+from vit.overrides import normalize_overrides
+from vit.records import Dataset, Record, write_jsonl, write_manifest, write_shard
 
-METHODS = ("exact", "near", "semantic", "joint", "text")
 DUPLICATES = "duplicates.jsonl"
-BATCH = 1024  # records held in memory at once in pass 1
 NEAR_DRAFT = (256, 256)  # the near check never looks above 128 px: let JPEG decode small
-
-
-def _f(default: Any, help: str) -> Any:
-    if isinstance(default, list | dict):
-        return field(default_factory=lambda: type(default)(default), metadata={"help": help})
-    return field(default=default, metadata={"help": help})
-
-
-@dataclass
-class DedupConfig:
-    """Every knob of `vit dedup`; params.yaml's `dedup` section maps onto these fields."""
-
-    methods: list[str] = _f(list(METHODS), f"methods to run, any of {METHODS}")
-    keep: str = _f("priority", f"which duplicate survives: one of {KEEP_POLICIES}")
-    hamming_radius: int = _f(10, "near: pHash candidates within this many of 64 bits")
-    dhash_radius: int = _f(4, "near: also dHash candidates within this radius (-1: off)")
-    near_verify: bool = _f(True, "near: accept a hash candidate only if aligned thumbnails agree")
-    near_prefilter: float = _f(0.8, "near: 12x12 thumbnail cosine a candidate must pass first")
-    near_min_similarity: float = _f(
-        0.975, "near: aligned thumbnail (or crop window) cosine to accept"
-    )
-    eps: float = _f(0.02, "semantic: image pairs with cosine > 1 - eps are duplicates")
-    semantic_exact_max: int = _f(20_000, "semantic: exact flat search up to this many rows")
-    n_clusters: int = _f(0, "semantic: SemDeDup k-means clusters (0: sqrt rule)")
-    n_probe: int = _f(2, "semantic: clusters each row is searched in (border recall)")
-    embedder: str = _f("classical", "image embedder name (vit.embed)")
-    embedder_kwargs: dict[str, Any] = _f({}, "image embedder constructor arguments")
-    text_embedder: str = _f("text", "text embedder name (vit.embed), MiniLM by default")
-    text_embedder_kwargs: dict[str, Any] = _f({}, "text embedder constructor arguments")
-    text_eps: float = _f(0.05, "text: instructions with cosine >= 1 - text_eps are duplicates")
-    text_scope: str = _f("text_only", "text: 'text_only' (image-less records) or 'all'")
-    joint_image_eps: float = _f(0.1, "joint: image cosine >= 1 - this, AND the text test")
-    split_ratios: dict[str, float] = _f(
-        dict(DEFAULT_RATIOS), "split name -> share, per duplicate group"
-    )
-    seed: int = _f(0, "seed of k-means, the random keep policy and the split draw")
-    cache_root: str = _f("", "embedding cache folder ('' = no cache)")
-    shard_size: int = _f(10_000, "records per output shard")
-
-    def __post_init__(self) -> None:
-        unknown = set(self.methods) - set(METHODS)
-        if unknown:
-            raise ValueError(f"unknown dedup methods {sorted(unknown)}; choose from {METHODS}")
-        if self.keep not in KEEP_POLICIES:
-            raise ValueError(f"unknown keep policy {self.keep!r}; choose from {KEEP_POLICIES}")
-        if self.text_scope not in ("text_only", "all"):
-            raise ValueError("text_scope must be 'text_only' or 'all'")
-        normalize_ratios(self.split_ratios)
-
-    def params(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 @dataclass
@@ -133,8 +83,6 @@ def dedup(
     progress: bool = True,
 ) -> dict[str, Any]:
     """Dedup dataset `src` into `out`; returns the summary (counts per kind, leakage)."""
-    from vit.curate.run import normalize_overrides
-
     config = config or DedupConfig()
     ov = normalize_overrides(overrides)
     t0 = time.perf_counter()
@@ -164,156 +112,6 @@ def _save_embeddings(out: Path, sig: Signatures, found: Found) -> None:
     tmp = out / ".embeddings.tmp.npz"
     np.savez(tmp, ids=ids, embeddings=x.astype(np.float32))
     os.replace(tmp, path)
-
-
-# --- pass 1: signatures ---------------------------------------------------------------------
-
-
-@dataclass
-class Signatures:
-    """What dedup keeps of each record between the two passes: compact arrays, no images."""
-
-    ids: list[str]
-    paths: list[str | None]  # resolved image path; None for text-only records
-    pixel: np.ndarray  # (n, 32) uint8 sha256 of the decoded pixels
-    pixel_ok: np.ndarray
-    phash: np.ndarray  # (n, 8) uint8
-    dhash: np.ndarray
-    hash_ok: np.ndarray
-    resolution: np.ndarray  # width * height
-    n_captions: np.ndarray
-    texts: list[str]  # the record's instruction text, minus exchanges dropped within it
-    dropped: dict[str, list[dict[str, Any]]]  # id -> exchanges dropped within the record
-    text_emb: dict[int, np.ndarray] = field(default_factory=dict)  # row -> vector, on demand
-
-    def __len__(self) -> int:
-        return len(self.ids)
-
-    @property
-    def has_image(self) -> np.ndarray:
-        return np.array([p is not None for p in self.paths], dtype=bool)
-
-
-def collect(ds: Dataset, config: DedupConfig, progress: bool = False) -> Signatures:
-    """Pass 1 over the shards, `BATCH` records in memory at a time."""
-    from vit.dedup.exact import digest_bytes
-    from vit.dedup.near import hex_codes
-
-    cols: dict[str, list] = {k: [] for k in ("ids", "paths", "hashes", "res", "caps", "texts")}
-    dropped: dict[str, list[dict[str, Any]]] = {}
-    batch: list[Record] = []
-    for rec in _progress(ds, progress, "dedup: read"):
-        batch.append(rec)
-        if len(batch) >= BATCH:
-            _add_batch(batch, ds, config, cols, dropped)
-    _add_batch(batch, ds, config, cols, dropped)
-    pixel, pixel_ok = digest_bytes([h.get("pixel") for h in cols["hashes"]])
-    phash, phash_ok = hex_codes([h.get("phash") for h in cols["hashes"]])
-    dhash, dhash_ok = hex_codes([h.get("dhash") for h in cols["hashes"]])
-    return Signatures(
-        cols["ids"], cols["paths"], pixel, pixel_ok, phash, dhash, phash_ok & dhash_ok,
-        np.asarray(cols["res"], dtype=np.int64), np.asarray(cols["caps"], dtype=np.int32),
-        cols["texts"], dropped,
-    )  # fmt: skip
-
-
-def _add_batch(batch: list[Record], ds: Dataset, config: DedupConfig, cols, dropped) -> None:
-    from vit.dedup.text import exchanges, within_record_drops
-
-    per_record = [exchanges(r.conversations) for r in batch]
-    if {"text", "joint"} & set(config.methods):
-        ids = [r.id for r in batch]
-        embed = lambda t: _embed_texts(t, config)  # noqa: E731
-        dropped.update(within_record_drops(ids, per_record, embed, config.text_eps))
-    for rec, ex in zip(batch, per_record, strict=True):
-        path, hashes = _image_signature(rec, ds)
-        gone = {d["index"] for d in dropped.get(rec.id, [])}
-        cols["ids"].append(rec.id)
-        cols["paths"].append(path)
-        cols["hashes"].append({k: hashes.get(k) for k in ("pixel", "phash", "dhash")})
-        cols["res"].append((rec.width or 0) * (rec.height or 0))
-        cols["caps"].append(len(rec.captions))
-        cols["texts"].append("\n\n".join(t for k, t in enumerate(ex) if k not in gone))
-    batch.clear()
-
-
-def _image_signature(rec: Record, ds: Dataset) -> tuple[str | None, dict[str, str]]:
-    """(image path, curate's hashes); hashes are computed here only if curate did not run."""
-    if rec.image is None:
-        return None, {}
-    try:
-        path = str(ds.resolve(rec))
-    except RecordError:
-        return None, {}  # an unsafe path never gets past curate; stay safe anyway
-    hashes = rec.metadata.get("hashes") or {}
-    if all(hashes.get(k) for k in ("pixel", "phash", "dhash")):
-        return path, hashes
-    from vit.curate.hashes import image_hashes
-    from vit.embed.base import load_rgb
-
-    try:
-        return path, image_hashes(load_rgb(path))
-    except ValueError:  # undecodable: no hash, so it can match nothing
-        return path, {}
-
-
-def _progress(items, show: bool, desc: str):
-    if not show:
-        return items
-    from tqdm.auto import tqdm
-
-    return tqdm(items, desc=desc, unit="rec", leave=False)
-
-
-# --- embeddings (computed only for the rows a method needs) ---------------------------------
-
-_EMBEDDERS: dict[str, Any] = {}  # one model load per process, not one per batch
-
-
-def _embedder(name: str, kwargs: dict[str, Any]):
-    from vit.embed import get_embedder
-
-    key = json.dumps([name, kwargs], sort_keys=True, default=str)
-    if key not in _EMBEDDERS:
-        _EMBEDDERS[key] = get_embedder(name, **kwargs)
-    return _EMBEDDERS[key]
-
-
-def _embed_texts(texts: list[str], config: DedupConfig) -> np.ndarray:
-    from vit.embed import embed_texts_cached
-
-    emb = _embedder(config.text_embedder, config.text_embedder_kwargs)
-    return embed_texts_cached(emb, texts, cache_root=config.cache_root or None, progress=False)
-
-
-def _texts_of(sig: Signatures, rows: np.ndarray, config: DedupConfig) -> np.ndarray:
-    """(n, d) text embeddings, filled for `rows` (each distinct text embedded once)."""
-    from vit.dedup.text import embed_unique
-
-    todo = [int(r) for r in rows if int(r) not in sig.text_emb]
-    if todo:
-        vecs = embed_unique([sig.texts[r] for r in todo], lambda t: _embed_texts(t, config))
-        sig.text_emb.update(zip(todo, vecs, strict=True))
-    dim = next(iter(sig.text_emb.values())).shape[0] if sig.text_emb else 0
-    out = np.zeros((len(sig), dim), dtype=np.float32)
-    for r in rows:
-        out[r] = sig.text_emb[int(r)]
-    return out
-
-
-def _images_of(sig: Signatures, rows: np.ndarray, config: DedupConfig, progress: bool):
-    """Image embeddings of `rows`, cached under curate's pixel hash (survives a re-save)."""
-    from vit.embed import embed_images_cached
-    from vit.embed.cache import file_sha256
-
-    emb = _embedder(config.embedder, config.embedder_kwargs)
-    paths = [sig.paths[r] for r in rows]
-    keys = [
-        sig.pixel[r].tobytes().hex() if sig.pixel_ok[r] else file_sha256(p)
-        for r, p in zip(rows, paths, strict=True)
-    ]
-    root = config.cache_root or None
-    return embed_images_cached(emb, paths, keys, cache_root=root, progress=progress)
 
 
 # --- the methods, in order ------------------------------------------------------------------
@@ -374,7 +172,7 @@ def _semantic(sig, config, found, order, progress):
 
     rows = np.flatnonzero(found.alive & sig.has_image)
     wide = max(config.eps, config.joint_image_eps if "joint" in config.methods else 0.0)
-    x = _images_of(sig, rows, config, progress)
+    x = image_embeddings(sig, rows, config, progress)
     found.embeddings = (rows, x)
     local, info = semantic_pairs(
         x,
@@ -402,7 +200,7 @@ def _joint(sig, config, found, order, progress):
     image = (found.image_pairs or Pairs.empty()).among(found.alive)
     if len(image) == 0:
         return image, order
-    text = _texts_of(sig, np.unique(np.r_[image.i, image.j]), config)
+    text = text_embeddings(sig, np.unique(np.r_[image.i, image.j]), config)
     return joint_pairs(image, text, config.text_eps), order
 
 
@@ -415,7 +213,7 @@ def _text(sig, config, found, order, progress):
     rows = np.flatnonzero(scope)
     if len(rows) < 2:
         return Pairs.empty(), order
-    x = _texts_of(sig, rows, config)[rows]
+    x = text_embeddings(sig, rows, config)[rows]
     local, _ = semantic_pairs(x, config.text_eps, config.semantic_exact_max, seed=config.seed)
     return Pairs(rows[local.i], rows[local.j], local.sim), order
 

@@ -26,6 +26,7 @@ from typing import Any
 
 from PIL import Image
 
+from vit import records
 from vit.evaluate.metrics import accuracy_by_type, rouge_l
 from vit.evaluate.questions import DETAIL, QTYPES, EvalItem
 from vit.records import resolve_image
@@ -88,10 +89,7 @@ def evaluate(
 
 
 def write_json(report: dict[str, Any], path: Path | str) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
-    return path
+    return records.write_json(path, report)
 
 
 def write_predictions(items: Sequence[EvalItem], preds: Sequence[str], path: Path | str) -> Path:

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 from vit.overrides import load_overrides
 from vit.records import atomic_write_text
@@ -54,6 +53,5 @@ def pull_overrides(name: str, out: str | Path) -> dict[str, list[str]]:
     return manifest
 
 
-def read_overrides(path: str | Path | None) -> dict[str, Any]:
-    """The manifest at `path` (see vit.overrides); needs no FiftyOne: the stages call it."""
-    return load_overrides(path)
+# The manifest's one reader lives in vit.overrides (the stages use it without FiftyOne).
+read_overrides = load_overrides

@@ -21,7 +21,6 @@ run (only the failed requests are sent again).
 from __future__ import annotations
 
 import hashlib
-import json
 import time
 from collections import Counter
 from datetime import datetime, timezone
@@ -32,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from vit import shards
-from vit.records import Record, atomic_write_text, reject
+from vit.records import Record, reject, write_json
 from vit.synth import report
 from vit.synth.backends import Backend, Request, Response, get_backend
 from vit.synth.cache import Cache, cache_key
@@ -262,7 +261,7 @@ def synthesize(
     dedup = report.dedup_and_write(generated, out, cfg, info)
     metrics = report.metrics(cfg, backend, jobs, run.run, dedup, time.perf_counter() - t0)
     if cfg.metrics_path:
-        atomic_write_text(cfg.metrics_path, json.dumps(metrics, indent=2, sort_keys=True) + "\n")
+        write_json(cfg.metrics_path, metrics)
     return metrics
 
 
