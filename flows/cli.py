@@ -6,6 +6,7 @@
     vit export --format llava data/ingested/scenes --out data/export/llava
     vit validate data/export/llava/data.json
     vit server start|status|stop
+    vit refresh | vit deploy | vit worker | vit serve
 
 The CLI lives in `flows/` because it runs flows: `vit/` stays free of Prefect. Only argparse
 is imported at the top so `vit --help` answers at once; flags left out come from params.yaml.
@@ -27,14 +28,22 @@ def _params(section: str, args: argparse.Namespace) -> dict[str, Any]:
     return merged
 
 
-def _run_flow(flow_path: str, **kwargs: Any) -> dict[str, Any]:
+def _run_flow(
+    flow_path: str, runner: tuple[str | None, str | None] = (None, None), **kwargs: Any
+) -> dict[str, Any]:
+    """Run a flow; `runner` = (task runner kind, Dask address) from the command line, if any."""
     from flows.runtime import ensure_api
 
     ensure_api()  # before prefect is imported: it reads PREFECT_API_URL once
     import importlib
 
     mod, name = flow_path.split(":")
-    return getattr(importlib.import_module(mod), name)(**kwargs)
+    flow = getattr(importlib.import_module(mod), name)
+    if any(runner):  # else the flow's own, from VIT_TASK_RUNNER (flows/runtime.py)
+        from flows.runtime import task_runner
+
+        flow = flow.with_options(task_runner=task_runner(*runner))
+    return flow(**kwargs)
 
 
 def _print(summary: dict[str, Any]) -> None:
@@ -109,6 +118,7 @@ def _data_stage(stage: str, flow_path: str):
     def cmd(args: argparse.Namespace) -> int:
         s = _run_flow(
             flow_path,
+            runner=(args.task_runner, args.dask_address),
             src=args.src,
             out=args.out,
             params=_stage_params(stage, args),
@@ -219,6 +229,55 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return 0 if ok else 1
 
 
+def cmd_refresh(args: argparse.Namespace) -> int:
+    if args.mark_trained:
+        from vit.config import section
+        from vit.refresh import RefreshConfig, mark_trained
+
+        state = args.state or section("refresh", args.params).get("state", RefreshConfig.state)
+        _print(mark_trained(state, {"by": "vit refresh --mark-trained"}))
+        return 0
+    s = _run_flow(
+        "flows.refresh:refresh_flow",
+        incoming=args.incoming,
+        dataset=args.dataset,
+        seen=args.seen,
+        state=args.state,
+        threshold=args.threshold,
+        retrain_deployment=args.retrain_deployment,
+        params_path=args.params,
+    )
+    _print(s)
+    return 0
+
+
+def _llm_limit(args: argparse.Namespace) -> int:
+    from vit.config import section
+
+    given = args.llm_limit
+    return int(section("deploy", args.params).get("llm_concurrency", 1) if given is None else given)
+
+
+def cmd_deploy(args: argparse.Namespace) -> int:
+    from flows.deploy import deploy
+
+    _print(deploy(args.prefect_file, llm_limit=_llm_limit(args)))
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from flows.deploy import worker
+
+    return worker(args.pool, run_once=args.run_once, limit=args.limit)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from flows.deploy import serve
+
+    serve(args.prefect_file, llm_limit=_llm_limit(args))
+    return 0
+
+
 def cmd_server(args: argparse.Namespace) -> int:
     from flows import runtime
 
@@ -244,6 +303,15 @@ def _stage_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--overrides", help="reviewer decisions manifest (from `vit review pull`)")
     p.add_argument("--defects", help="injected-defect ground truth, to score the stage")
     p.add_argument("--metrics-path", help="write the summary as a JSON metrics file here")
+    p.add_argument(
+        "--task-runner",
+        choices=["thread", "dask"],
+        help="where tasks run: threads here, or Dask (default: $VIT_TASK_RUNNER or thread)",
+    )
+    p.add_argument(
+        "--dask-address",
+        help="a running Dask scheduler (default: $VIT_DASK_ADDRESS, else a LocalCluster)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -366,6 +434,32 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("action", choices=["start", "status", "stop"])
     s.add_argument("--port", type=int, help="port on 127.0.0.1 (default: a free one)")
     s.set_defaults(func=cmd_server)
+
+    rf = sub.add_parser("refresh", help="ingest, curate, dedup and append new incoming images")
+    rf.add_argument("--incoming", help="folder of new images (default: params refresh.incoming)")
+    rf.add_argument("--dataset", help="the dataset that grows (default: refresh.dataset)")
+    rf.add_argument("--seen", nargs="+", help="datasets to dedup against (default: refresh.seen)")
+    rf.add_argument("--state", help="ledger and counters folder (default: refresh.state)")
+    rf.add_argument("--threshold", type=int, help="new records that make retraining due")
+    rf.add_argument("--retrain-deployment", help="deployment to run when retraining is due")
+    rf.add_argument("--mark-trained", action="store_true", help="reset the count after training")
+    rf.set_defaults(func=cmd_refresh)
+
+    dp = sub.add_parser("deploy", help="register prefect.yaml's deployments (pool + llm limit)")
+    dp.add_argument("--prefect-file", default="prefect.yaml", help="default: %(default)s")
+    dp.add_argument("--llm-limit", type=int, help="concurrent LLM tasks (default: params deploy)")
+    dp.set_defaults(func=cmd_deploy)
+
+    wk = sub.add_parser("worker", help="a process worker that runs the deployments' flow runs")
+    wk.add_argument("--pool", default="vitflow-process", help="work pool (default: %(default)s)")
+    wk.add_argument("--run-once", action="store_true", help="run what is due now, then exit")
+    wk.add_argument("--limit", type=int, help="flow runs at once (default: no limit)")
+    wk.set_defaults(func=cmd_worker)
+
+    sv = sub.add_parser("serve", help="serve prefect.yaml's deployments from this process")
+    sv.add_argument("--prefect-file", default="prefect.yaml", help="default: %(default)s")
+    sv.add_argument("--llm-limit", type=int, help="concurrent LLM tasks (default: params deploy)")
+    sv.set_defaults(func=cmd_serve)
     return ap
 
 

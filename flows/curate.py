@@ -13,6 +13,7 @@ from typing import Any
 
 from prefect import flow, task
 
+from flows.runtime import task_runner
 from vit import shards
 from vit.config import build
 from vit.curate.filters import CurateConfig
@@ -29,7 +30,7 @@ def curate_shard(
     return shards.run_job(job, curate_step(config, Path(image_root), overrides))
 
 
-@flow(name="curate", log_prints=True)
+@flow(name="curate", log_prints=True, task_runner=task_runner())
 def curate_flow(
     src: str,
     out: str,

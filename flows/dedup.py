@@ -3,6 +3,11 @@
 Dedup is global (every record against every other), so it is one coarse task: signatures
 are streamed shard by shard inside it and image embeddings are cached by content hash, so
 a rerun or an incremental run embeds only new images.
+
+The task's result is persisted under a key from content (the input's shards, the config,
+the overrides, the output path, the vit/dedup + vit/embed code; flows/caching.py): the
+pipeline deployment re-running an unchanged dedup gets the stored summary at once, and a
+result is trusted only while the output it describes is still there and whole.
 """
 
 from __future__ import annotations
@@ -12,6 +17,8 @@ from typing import Any
 
 from prefect import flow, task
 
+from flows.caching import content_key, intact
+from flows.runtime import task_runner
 from vit.config import build
 from vit.dedup.groundtruth import score_output
 from vit.dedup.run import DedupConfig, dedup
@@ -19,12 +26,18 @@ from vit.overrides import load_overrides
 from vit.records import write_json
 
 
-@task(name="dedup")
+def dedup_cache_key(context: Any, inputs: dict[str, Any]) -> str:
+    config, overrides = inputs["config"].params(), inputs["overrides"]
+    code = ("vit.dedup", "vit.embed")
+    return content_key("dedup", inputs["src"], inputs["out"], code, config=config, ov=overrides)
+
+
+@task(name="dedup", cache_key_fn=dedup_cache_key, persist_result=True)
 def dedup_task(src: str, out: str, config: DedupConfig, overrides: dict) -> dict[str, Any]:
     return dedup(src, out, config, overrides, progress=True)
 
 
-@flow(name="dedup", log_prints=True)
+@flow(name="dedup", log_prints=True, task_runner=task_runner())
 def dedup_flow(
     src: str,
     out: str,
@@ -35,7 +48,15 @@ def dedup_flow(
 ) -> dict[str, Any]:
     """Exact, near, semantic, joint and text dedup; leak-free splits by duplicate group."""
     config = build(DedupConfig, params, "params.yaml: dedup")
-    summary = dedup_task(src, out, config, load_overrides(overrides_path))
+    whole = intact(out, ("duplicates.jsonl",))
+    run = dedup_task if whole else dedup_task.with_options(refresh_cache=True)
+    # Submitted, not called: a call runs in the flow's own thread, a submit goes to the task
+    # runner (a Dask worker with VIT_TASK_RUNNER=dask; see flows/runtime.py).
+    future = run.submit(src, out, config, load_overrides(overrides_path))
+    future.wait()
+    state = future.state
+    summary = dict(state.result())
+    summary["cached"] = state.name == "Cached"
     summary.pop("config", None)
     if defects and Path(defects).exists():
         summary["groundtruth"] = score_output(defects, out)

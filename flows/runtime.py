@@ -10,6 +10,13 @@ its address in `$PREFECT_HOME/vitflow-server.json`, and every later command reus
 Set `PREFECT_API_URL` to use your own server (it always wins), or `VIT_PREFECT_SERVER=ephemeral`
 to get Prefect's own per-process behaviour. This module must not import prefect at the top:
 the API URL has to be in the environment before prefect reads its settings.
+
+Where the tasks of the sharded flows (curate, dedup) run is a setting too, `task_runner()`:
+a thread pool in the flow's process by default, or Dask across processes and machines:
+
+    VIT_TASK_RUNNER=dask vit curate ...                                # LocalCluster, 127.0.0.1
+    VIT_TASK_RUNNER=dask VIT_DASK_WORKERS=8 dvc repro
+    vit dedup ... --task-runner dask --dask-address tcp://10.0.0.5:8786  # a running cluster
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 QUIET_ENV = {
     "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
@@ -133,3 +141,44 @@ def ensure_api() -> str | None:
     state = running_server() or start_server()
     os.environ["PREFECT_API_URL"] = state["api_url"]
     return state["api_url"]
+
+
+# --- where tasks run -------------------------------------------------------------------------
+
+TASK_RUNNERS = ("thread", "dask")
+# A LocalCluster that never listens beyond this machine: scheduler, workers and nannies on
+# loopback, and the dashboard (served only when bokeh is installed) too. One thread per
+# worker process: curate's and dedup's work is CPU-bound Python, so processes scale it.
+LOCAL_CLUSTER = {
+    "host": "127.0.0.1",
+    "dashboard_address": "127.0.0.1:8787",
+    "processes": True,
+    "threads_per_worker": 1,
+}
+
+
+def task_runner(
+    kind: str | None = None, address: str | None = None, workers: int | None = None
+) -> Any:
+    """The Prefect task runner for the sharded flows: "thread" (default) or "dask".
+
+    With "dask", tasks go to the Dask scheduler at `address` (a cluster you run), or else to
+    a LocalCluster of `workers` processes (default: one per core) on 127.0.0.1, started for
+    the flow run and closed after it. Arguments left as None come from VIT_TASK_RUNNER,
+    VIT_DASK_ADDRESS and VIT_DASK_WORKERS; an address alone means "dask".
+    """
+    address = address or os.environ.get("VIT_DASK_ADDRESS") or None
+    kind = (kind or os.environ.get("VIT_TASK_RUNNER") or ("dask" if address else "thread")).lower()
+    if kind not in TASK_RUNNERS:
+        raise ValueError(f"task runner must be one of {TASK_RUNNERS}, got {kind!r}")
+    if kind == "thread":
+        from prefect.task_runners import ThreadPoolTaskRunner
+
+        return ThreadPoolTaskRunner()
+    from prefect_dask import DaskTaskRunner
+
+    if address:
+        return DaskTaskRunner(address=address)
+    n = workers or int(os.environ.get("VIT_DASK_WORKERS") or 0) or os.cpu_count() or 1
+    kwargs = {**LOCAL_CLUSTER, "n_workers": n}
+    return DaskTaskRunner(cluster_class="distributed.LocalCluster", cluster_kwargs=kwargs)

@@ -3,6 +3,11 @@
 Retries sit here, on the task that talks to an LLM; inside it the backend already retries
 each request (backoff, Retry-After), and the generation cache makes a retried task resend
 only what was not answered, so a retry never pays twice.
+
+The task carries the tag `llm`: `vit deploy` / `vit serve` set a tag concurrency limit on it
+(params.yaml `deploy.llm_concurrency`), so the pipeline, a refresh and active learning never
+hit one LLM server with more synth tasks at once than that; each task bounds its own
+requests (`synthesize.concurrency`). Until a limit is created, the tag changes nothing.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from vit.synth.config import SynthConfig
 from vit.synth.run import synthesize
 
 
-@task(name="synthesize", retries=2, retry_delay_seconds=10)
+@task(name="synthesize", retries=2, retry_delay_seconds=10, retry_jitter_factor=0.5, tags=["llm"])
 def synth_task(src: str, out: str, params: dict[str, Any]) -> dict[str, Any]:
     return synthesize(src, out, SynthConfig.from_dict(params), progress=True)
 

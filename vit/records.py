@@ -196,6 +196,16 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
         raise
 
 
+def clear_temp_files(folder: str | Path) -> list[str]:
+    """Remove the temporary files of atomic writes a killed run left in `folder` (a run
+    that owns the folder calls this before writing; DVC would otherwise version them)."""
+    removed = []
+    for tmp in Path(folder).glob(".*.tmp"):
+        tmp.unlink(missing_ok=True)
+        removed.append(tmp.name)
+    return removed
+
+
 def atomic_write_text(path: str | Path, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
 
@@ -315,6 +325,7 @@ def write_dataset(
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     (out / MANIFEST).unlink(missing_ok=True)
+    clear_temp_files(out)
     for old in out.glob(f"{SHARD_PREFIX}*.jsonl*"):
         old.unlink()
     shards: list[str] = []

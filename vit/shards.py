@@ -25,6 +25,7 @@ from vit.records import (
     Dataset,
     Record,
     atomic_write_text,
+    clear_temp_files,
     read_jsonl,
     read_shard,
     write_jsonl,
@@ -79,6 +80,7 @@ def plan(src: str | Path, out: str | Path, fp: str) -> list[ShardJob]:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     (out / MANIFEST).unlink(missing_ok=True)  # the output is not whole until finish()
+    clear_temp_files(out)  # half-written files of a killed run
     jobs = []
     for name in ds.shards:
         stem = name.removesuffix(".jsonl")

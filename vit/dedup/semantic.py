@@ -7,7 +7,8 @@ all pairs). Above it, SemDeDup (Abbas et al. 2023; NeMo Curator's semantic dedup
 
 1. project to `reduce_dim` dimensions by PCA (clustering only needs coarse geometry, and it
    makes k-means and the assignment 8x cheaper at d=512), renormalize;
-2. spherical `faiss.Kmeans` into k clusters (few iterations, trained on a subsample);
+2. spherical `faiss.Kmeans` into k clusters (few iterations, trained on a subsample), on
+   every GPU faiss sees when faiss-gpu is installed (`pip install '.[gpu]'`), else on CPU;
 3. assign every row to its `n_probe` nearest centroids;
 4. inside each cluster, exact cosine in full dimension, in blocks: the cluster's members
    (rows whose nearest centroid it is) against themselves and against the rows for which it
@@ -129,10 +130,19 @@ def _cluster(y: np.ndarray, k: int, n_probe: int, niter: int, seed: int):
         seed=seed,
         max_points_per_centroid=POINTS_PER_CENTROID,
         verbose=False,
+        gpu=gpu_count(),  # 0 (CPU) with faiss-cpu or no visible GPU
     )
     km.train(y)
     sim, assign = km.index.search(y, n_probe)
     return assign.astype(np.int64), sim[:, 0].copy()
+
+
+def gpu_count() -> int:
+    """GPUs faiss can use: 0 with faiss-cpu. Only k-means goes there; faiss's GPU indexes
+    have no range search, so the exact pair searches stay on CPU."""
+    import faiss
+
+    return int(faiss.get_num_gpus()) if hasattr(faiss, "get_num_gpus") else 0
 
 
 def _clusters(assign: np.ndarray):

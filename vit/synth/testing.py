@@ -7,7 +7,9 @@ It speaks the OpenAI protocol over HTTP/1.1 with keep-alive (stdlib asyncio stre
 background thread). A responder maps (request body, request number) to a `Reply`: a status, a
 message content, headers such as Retry-After, a raw body (to send malformed JSON), a delay
 (to hang past a client's timeout). `grounded_responder` plays a perfect LLM: it reads the
-boxes back from the prompt and answers with the grounded writer.
+boxes back from the prompt and answers with the grounded writer; `outage(responder, ...)`
+wraps one so it fails the first N requests, or every request for T seconds, then recovers.
+`delivered` logs (request number, status) once a reply's bytes were written to the client.
 """
 
 from __future__ import annotations
@@ -56,6 +58,30 @@ def grounded_responder(body: dict[str, Any], n: int) -> Reply:
     return Reply(content=resp.text) if resp.text else Reply(status=500)
 
 
+def outage(
+    responder: Responder,
+    *,
+    first: int = 0,
+    seconds: float = 0.0,
+    status: int = 500,
+    retry_after: float | None = None,
+) -> Responder:
+    """`responder`, but requests numbered below `first`, and every request that arrives
+    within `seconds` of the first one, get `status` (with Retry-After when given)."""
+    start: list[float] = []
+    headers = {} if retry_after is None else {"Retry-After": f"{retry_after:g}"}
+
+    def flaky(body: dict[str, Any], n: int) -> Reply:
+        now = time.monotonic()
+        if not start:
+            start.append(now)
+        if n < first or now - start[0] < seconds:
+            return Reply(status=status, headers=dict(headers))
+        return responder(body, n)
+
+    return flaky
+
+
 def _body(req: dict[str, Any], reply: Reply) -> bytes:
     if reply.status != 200:
         return json.dumps({"error": {"message": f"status {reply.status}"}}).encode()
@@ -87,6 +113,7 @@ class ChatServer:
         self.requests: list[dict[str, Any]] = []
         self.auth: list[str | None] = []
         self.times: list[float] = []
+        self.delivered: list[tuple[int, int]] = []  # (request number, status), once written
         self.in_flight = self.max_in_flight = 0
         self._lock = threading.Lock()
         self._loop = asyncio.new_event_loop()
@@ -115,14 +142,17 @@ class ChatServer:
                     headers[k.strip().lower()] = v.strip()
                 body = await reader.readexactly(int(headers.get("content-length", 0)))
                 path = line.decode("latin-1").split(" ")[1]
-                writer.write(await self._answer(path, body, headers.get("authorization")))
+                n, status, data = await self._answer(path, body, headers.get("authorization"))
+                writer.write(data)
                 await writer.drain()
+                with self._lock:
+                    self.delivered.append((n, status))
         except (ConnectionError, asyncio.IncompleteReadError):
             pass  # the client gave up (a timeout test): nothing to answer
         finally:
             writer.close()
 
-    async def _answer(self, path: str, body: bytes, auth: str | None) -> bytes:
+    async def _answer(self, path: str, body: bytes, auth: str | None) -> tuple[int, int, bytes]:
         try:
             req = json.loads(body)
         except ValueError:
@@ -137,7 +167,7 @@ class ChatServer:
         head = [f"HTTP/1.1 {reply.status} {HTTPStatus(reply.status).phrase}"]
         hdrs = {"Content-Type": "application/json", **reply.headers, "Content-Length": len(data)}
         head += [f"{k}: {v}" for k, v in hdrs.items()]
-        return ("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + data
+        return n, reply.status, ("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + data
 
     def record(self, req: dict[str, Any], auth: str | None) -> int:
         with self._lock:
