@@ -7,6 +7,7 @@
     vit validate data/export/llava/data.json
     vit server start|status|stop
     vit refresh | vit deploy | vit worker | vit serve
+    vit al [experiment]
 
 The CLI lives in `flows/` because it runs flows: `vit/` stays free of Prefect. Only argparse
 is imported at the top so `vit --help` answers at once; flags left out come from params.yaml.
@@ -278,6 +279,29 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_al(args: argparse.Namespace) -> int:
+    import yaml
+
+    overrides = {}
+    for item in args.set or []:
+        key, _, value = item.partition("=")
+        overrides[key] = yaml.safe_load(value)
+    if args.action == "experiment":
+        s = _run_flow(
+            "flows.active:active_learning_experiment",
+            params_path=args.params,
+            overrides=overrides,
+            strategies=args.strategies,
+            seeds=args.seeds,
+        )
+    else:
+        s = _run_flow("flows.active:active_learning", params_path=args.params, overrides=overrides)
+        keep = ("round", "selected", "samples", "images", "accuracy", "majority")
+        s = {"run": s["run"], "rounds": [{k: r.get(k) for k in keep} for r in s["rows"]]}
+    _print(s)
+    return 0
+
+
 def cmd_server(args: argparse.Namespace) -> int:
     from flows import runtime
 
@@ -429,6 +453,26 @@ def build_parser() -> argparse.ArgumentParser:
     )
     v.add_argument("--max-problems", type=int, default=50, help="problems to print (default 50)")
     v.set_defaults(func=cmd_validate)
+
+    al = sub.add_parser(
+        "al", help="active learning: score the pool, select, synthesize, retrain (rounds)"
+    )
+    al.add_argument(
+        "action",
+        nargs="?",
+        default="run",
+        choices=["run", "experiment"],
+        help="run: the loop with params.yaml `active`; experiment: every strategy over seeds",
+    )
+    al.add_argument(
+        "--set",
+        action="append",
+        metavar="KEY=VALUE",
+        help="override one field of params.yaml's active section (repeatable)",
+    )
+    al.add_argument("--strategies", nargs="+", help="experiment: strategies to compare")
+    al.add_argument("--seeds", nargs="+", type=int, help="experiment: seeds (>= 2 for a spread)")
+    al.set_defaults(func=cmd_al)
 
     s = sub.add_parser("server", help="the local Prefect server flows report to")
     s.add_argument("action", choices=["start", "status", "stop"])

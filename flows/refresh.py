@@ -4,7 +4,8 @@
     vit refresh --incoming DIR --threshold 50     # flags override single fields
 
 New images in `refresh.incoming` are ingested, curated, deduplicated against everything
-already seen and appended to `refresh.dataset` (vit/refresh.py does all of it). When the
+already seen and appended to `refresh.dataset`; those whose annotations came in the
+`records.jsonl` sidecar get instructions in `refresh.synth_out` (vit/refresh.py does it all). When the
 records added since the last training reach `refresh.threshold`, retraining is due: the flow
 runs the deployment named in `refresh.retrain_deployment` without waiting for it (training
 takes long; the run is visible in the UI) and starts the count again, or, with none named,
@@ -34,18 +35,21 @@ def refresh_flow(
     dataset: str | None = None,
     seen: list[str] | None = None,
     state: str | None = None,
+    synth_out: str | None = None,
     threshold: int | None = None,
     retrain_deployment: str | None = None,
     params_path: str = "params.yaml",
 ) -> dict[str, Any]:
-    """Ingest, curate and dedup new images from the incoming folder; append them; say when
-    retraining is due (and trigger it when a deployment is named)."""
+    """Ingest, curate and dedup new images from the incoming folder; append them and
+    synthesize for them; say when retraining is due (and trigger it when a deployment is
+    named)."""
     params = load_params(params_path)
     given = dict(
         incoming=incoming,
         dataset=dataset,
         seen=seen,
         state=state,
+        synth_out=synth_out,
         threshold=threshold,
         retrain_deployment=retrain_deployment,
     )
@@ -65,7 +69,8 @@ def refresh_flow(
         }
     print(
         f"refresh: {summary['files']} files, {summary['new']} new: added {summary['added']}, "
-        f"duplicates {len(summary['duplicates'])}, rejected {len(summary['rejected'])}; "
+        f"duplicates {len(summary['duplicates'])}, rejected {len(summary['rejected'])}, "
+        f"instructions {summary['synthesized']}; "
         f"{summary['since_training']}/{summary['threshold']} toward retraining"
         + (" (due)" if summary["retrain_due"] else "")
     )

@@ -37,6 +37,16 @@ def repo(tmp_path, prefect_api) -> tuple[Path, dict]:
     for stage in ("train_align", "train_instruct"):
         params[stage].update(max_steps=3, eval_steps=2, save_steps=2, batch_size=4)
     params["evaluate"]["per_image"] = 1
+    params["active"].update(
+        seed_size=4,
+        budget=3,
+        rounds=1,
+        steps=2,
+        batch_size=4,
+        probes_per_image=1,
+        eval_per_image=1,
+        hard_top=2,
+    )
     (repo / "params.yaml").write_text(yaml.safe_dump(params))
     env = {**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}", "PREFECT_API_URL": prefect_api}
     _run(["git", "init", "-q"], repo, env)

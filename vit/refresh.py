@@ -6,8 +6,9 @@
 
 One run:
 1. scan: every file under `incoming` (the folder source's rules: recursive, hidden files
-   skipped, `captions.csv|jsonl` / `metadata.csv|jsonl` at the top as the captions sidecar)
-   is hashed (sha256 of its bytes). A hash already in the ledger was handled by an earlier
+   skipped, `captions.csv|jsonl` / `metadata.csv|jsonl` at the top as the captions sidecar,
+   `records.jsonl` at the top as the annotations sidecar: vitflow records, as `vit generate
+   scenes` writes them, whose `image` names a file inside `incoming`) is hashed (sha256 of its bytes). A hash already in the ledger was handled by an earlier
    run and is skipped, so dropped files may stay where they are.
 2. ingest + curate the new files, staged under content names (`incoming-<sha16>.png`), with
    vit.ingest and vit.curate: the LLaVA contract and the quality filters, reasons kept.
@@ -16,7 +17,10 @@ One run:
    always survives, a new one goes when it duplicates anything kept.
 4. append the accepted records to `dataset` as one new shard (images copied in), manifest
    last; then the ledger (one outcome per content hash) and the counters.
-5. retraining is due once the records added since the last training reach `threshold`.
+5. synthesize: vit.synth writes instructions for the added records into `synth_out`, one
+   output shard per dataset shard, so only the new shard is worked on and the generation
+   cache answers anything asked before (records without boxes are skipped, as always).
+6. retraining is due once the records added since the last training reach `threshold`.
 
 A crash before the manifest leaves the dataset as it was and the files unledgered, so the
 next run does them again; a crash between manifest and ledger makes the next run find those
@@ -40,13 +44,14 @@ from typing import Any
 from vit.records import Dataset, atomic_write_text, read_jsonl, write_jsonl, write_manifest
 
 ID_PREFIX = "incoming-"
+RECORDS_SIDECAR = "records.jsonl"  # annotations (+ captions) for incoming images
 LEDGER, STATE = "ledger.jsonl", "state.json"
 STATUSES = ("added", "duplicate", "rejected")  # every new file content ends as one of these
 
 
 def _f(default: Any, help: str) -> Any:
-    if isinstance(default, list):
-        return field(default_factory=lambda: list(default), metadata={"help": help})
+    if isinstance(default, list | dict):
+        return field(default_factory=lambda: type(default)(default), metadata={"help": help})
     return field(default=default, metadata={"help": help})
 
 
@@ -63,18 +68,22 @@ class RefreshConfig:
     # joint) have nothing to compare; the image methods do the work.
     methods: list[str] = _f(["exact", "near", "semantic"], "dedup methods run on new images")
     retrain_deployment: str = _f("", "flows only: deployment a due retraining runs ('': report)")
+    synth_out: str = _f("data/refresh/synth", "instructions for the added records ('': none)")
+    synth: dict = _f({}, "SynthConfig fields over params.yaml's `synthesize` (e.g. {per_image: 2})")
 
 
 def refresh(
     config: RefreshConfig, params: dict[str, Any] | None = None, progress: bool = False
 ) -> dict[str, Any]:
-    """One refresh run; `params` are params.yaml's sections (ingest, curate, dedup are read)."""
+    """One refresh run; `params` are params.yaml's sections (ingest, curate, dedup, synthesize
+    are read)."""
     t0 = time.perf_counter()
     state_dir = Path(config.state)
     with _locked(state_dir):
         ledger = load_ledger(state_dir)
         state = load_state(state_dir)
         files, sidecar = scan(Path(config.incoming))
+        notes, note_rejects = load_records_sidecar(Path(config.incoming))
         new: dict[str, list[str]] = {}
         for rel, sha in files:
             if sha in ledger:  # seen before, perhaps under another name: remember the name
@@ -82,11 +91,14 @@ def refresh(
             else:
                 new.setdefault(sha, []).append(rel)
         summary: dict[str, Any] = {"files": len(files), "new": len(new), "batch": None}
+        summary["sidecar_rejects"] = note_rejects
         outcomes: dict[str, dict[str, Any]] = {}
         if new:
             batch = state["batches"] + 1
             work = state_dir / "batches" / f"{batch:05d}"
-            outcomes, info = _run_batch(config, params or {}, work, batch, new, sidecar, progress)
+            outcomes, info = _run_batch(
+                config, params or {}, work, batch, new, (sidecar, notes), progress
+            )
             for sha, out in outcomes.items():
                 ledger[sha] = {"sha256": sha, "files": sorted(new[sha]), "batch": batch, **out}
             added = sum(o["status"] == "added" for o in outcomes.values())
@@ -95,6 +107,9 @@ def refresh(
             summary.update(batch=batch, dedup=info, unaccounted=sorted(set(new) - set(outcomes)))
         write_jsonl(state_dir / LEDGER, [ledger[k] for k in sorted(ledger)])
         atomic_write_text(state_dir / STATE, json.dumps(state, indent=2, sort_keys=True))
+        # After the ledger: a failed synthesis never re-adds records; the next run sees the
+        # instructions behind the dataset and finishes them.
+        summary.update(_synthesize(config, params or {}, progress))
     by = {
         st: [_brief(ledger[h]) for h, o in outcomes.items() if o["status"] == st] for st in STATUSES
     }
@@ -160,8 +175,38 @@ def scan(incoming: Path) -> tuple[list[tuple[str, str]], Path | None]:
 
     incoming.mkdir(parents=True, exist_ok=True)  # a fresh install: show where files go
     sidecar = next((incoming / n for n in CAPTION_FILES if (incoming / n).is_file()), None)
-    rels = [r for r in _files(incoming) if sidecar is None or r != sidecar.name]
+    skip = {RECORDS_SIDECAR} | ({sidecar.name} if sidecar else set())
+    rels = [r for r in _files(incoming) if r not in skip]
     return [(r, _sha256(incoming / r)) for r in rels], sidecar
+
+
+def load_records_sidecar(incoming: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """({path relative to `incoming`: Record} from `records.jsonl`, refused rows with why).
+
+    The sidecar comes with the drop, so its `image` paths are not trusted: one that is
+    absolute, climbs out of `incoming` or names no file there is refused, never read."""
+    from vit.records import Record, RecordError, UnsafePathError, resolve_image
+
+    path = incoming / RECORDS_SIDECAR
+    if not path.is_file():
+        return {}, []
+    root = incoming.resolve()
+    notes: dict[str, Any] = {}
+    bad: list[dict[str, Any]] = []
+    with open(path, encoding="utf-8") as f:
+        for n, line in enumerate(f, start=1):
+            if not line.strip():
+                continue
+            try:
+                rec = Record.from_dict(json.loads(line))
+                full = resolve_image(incoming, rec.image or "")
+                if not full.is_file():
+                    raise UnsafePathError(f"image {rec.image!r} is not in the incoming folder")
+            except (json.JSONDecodeError, RecordError, UnsafePathError, ValueError) as e:
+                bad.append({"file": RECORDS_SIDECAR, "line": n, "reason": str(e)})
+                continue
+            notes.setdefault(full.relative_to(root).as_posix(), rec)
+    return notes, bad
 
 
 def _sha256(path: Path) -> str:
@@ -190,17 +235,19 @@ def _run_batch(
     work: Path,
     batch: int,
     new: dict[str, list[str]],
-    sidecar: Path | None,
+    sidecars: tuple[Path | None, dict[str, Any]],
     progress: bool,
 ) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
-    """Stage, ingest, curate, dedup and append the new files: ({sha256: outcome}, dedup info)."""
+    """Stage, ingest, curate, dedup and append the new files: ({sha256: outcome}, dedup info).
+    `sidecars`: the captions file and the records sidecar's {relative path: Record}."""
     from vit.config import build
     from vit.curate.filters import CurateConfig
     from vit.curate.run import curate
     from vit.dedup.config import DedupConfig
     from vit.ingest import ingest
 
-    by_id = _stage(Path(config.incoming), work / "incoming", new, sidecar)
+    sidecar, notes = sidecars
+    by_id = _stage(Path(config.incoming), work / "incoming", new, sidecar, notes)
     ing = params.get("ingest") or {}
     opts = {k: ing[k] for k in ("max_pixels", "workers") if ing.get(k) is not None}
     ingest("folder", work / "incoming", work / "ingested", **opts)
@@ -217,16 +264,25 @@ def _run_batch(
     for rec in accepted:  # provenance: which drop, which bytes, under which names
         sha = by_id[rec.id]
         rec.metadata["refresh"] = {"batch": batch, "sha256": sha, "files": sorted(new[sha])}
+        note = next((notes[r] for r in sorted(new[sha]) if r in notes), None)
+        if note is not None:  # the image methods deduped the pixels; the boxes ride along
+            rec.annotations = list(note.annotations)
+            rec.metadata["refresh"]["record_id"] = note.id
     if accepted:
         _append(Path(config.dataset), Dataset.open(work / "curated"), accepted, batch)
     return outcomes, info
 
 
 def _stage(
-    incoming: Path, stage: Path, new: dict[str, list[str]], sidecar: Path | None
+    incoming: Path,
+    stage: Path,
+    new: dict[str, list[str]],
+    sidecar: Path | None,
+    notes: dict[str, Any],
 ) -> dict[str, str]:
     """Copy each new content once, named by its hash (so ids never collide across batches,
-    and a folder of `img001.png`s every night is fine); carry its captions. {id: sha256}."""
+    and a folder of `img001.png`s every night is fine); carry its captions (from either
+    sidecar, so curate's text filters see them). {id: sha256}."""
     from vit.sources.folder import _load_captions
 
     if stage.exists():  # a crashed earlier try of this batch
@@ -240,10 +296,40 @@ def _stage(
         shutil.copyfile(incoming / rels[0], stage / name)
         by_id[rid] = sha
         caps = [c for rel in rels for c in captions.get(rel, [])]
+        caps += [c for rel in rels if rel in notes for c in notes[rel].captions]
+        caps = list(dict.fromkeys(caps))
         if caps:
             rows.append({"file_name": name, "captions": caps})
     write_jsonl(stage / "captions.jsonl", rows)
     return by_id
+
+
+def _synthesize(config: RefreshConfig, params: dict[str, Any], progress: bool) -> dict[str, Any]:
+    """Instructions for the dataset's shards that have none yet: {synthesized, synth}."""
+    from vit.config import build
+    from vit.synth.run import SynthConfig, synthesize
+
+    out, src = Path(config.synth_out) if config.synth_out else None, Path(config.dataset)
+    if out is None or not _exists(src) or not _synth_behind(src, out):
+        return {"synthesized": 0, "synth": None}
+    # metrics_path off: the stage's own metrics file belongs to `vit synthesize`.
+    section = {**(params.get("synthesize") or {}), "metrics_path": "", **config.synth}
+    cfg = build(SynthConfig, section, "params.yaml: synthesize + refresh.synth")
+    before = Dataset.open(out).count if _exists(out) else 0
+    m = synthesize(src, out, cfg, progress=progress)
+    after = Dataset.open(out).count
+    run = m["run"]
+    brief = {"records": after, "sent": run["sent"], "cache_hits": run["cache_hits"]}
+    brief.update(failures=run["failures"], skipped_records=m["skipped_records"])
+    return {"synthesized": after - before, "synth": brief}
+
+
+def _synth_behind(src: Path, out: Path) -> bool:
+    """True when a dataset shard has no finished synth shard (new, or a crashed run)."""
+    gen = out / "generated"
+    if not (_exists(out) and _exists(gen)):
+        return True
+    return Dataset.open(gen).shards != Dataset.open(src).shards
 
 
 def _rejected(work: Path, by_id: dict[str, str]) -> dict[str, dict[str, Any]]:

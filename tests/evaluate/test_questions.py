@@ -24,6 +24,7 @@ from vit.sources.digits import digit_record
 from vit.sources.scenes import make_scene
 from vit.synth.backends.grounded import Facts
 from vit.synth.backends.grounded_qa import conversation
+from vit.synth.backends.grounded_short import short
 from vit.synth.grounding import validate
 from vit.synth.parse import DETAIL_PROMPTS
 
@@ -130,6 +131,8 @@ def test_eval_phrasing_is_held_out(scenes, items):
                 int(hashlib.sha256(f"{r.id}{k}".encode()).hexdigest()[:8], 16)
             )
             train_qs |= {t["question"] for t in conversation(Facts(r.annotations, rng))}
+            short_qs = {t["question"] for t in short(Facts(r.annotations, rng))}
+            train_qs |= short_qs | {q.split("\n")[0] for q in short_qs}
     train_qs |= {q for q, _ in DIGIT_TRAIN_QUESTIONS} | set(DETAIL_PROMPTS)
     assert len(train_qs) > 500
     assert not train_qs & {i.question for i in items}

@@ -85,7 +85,11 @@ def test_deploy_schedule_and_a_worker_run(server, tmp_path):
 
     url, env = server
     deployed = json.loads(_vit(["deploy"], env).stdout)
-    assert set(deployed["deployments"]) == {"pipeline/vitflow-pipeline", "refresh/nightly-refresh"}
+    assert set(deployed["deployments"]) == {
+        "pipeline/vitflow-pipeline",
+        "refresh/nightly-refresh",
+        "active-learning/active-learning",
+    }
     assert deployed["work_pools_created"] == ["vitflow-process"]
 
     # A tiny drop (one new scene) in a temporary data folder; the repo's data/ is not touched.
@@ -132,7 +136,7 @@ def test_serve_builds_the_deployments_of_prefect_yaml():
     from flows.deploy import runner_deployments
 
     deps = {d.name: d for d in runner_deployments(ROOT / "prefect.yaml")}
-    assert set(deps) == {"vitflow-pipeline", "nightly-refresh"}
+    assert set(deps) == {"vitflow-pipeline", "nightly-refresh", "active-learning"}
     [schedule] = deps["nightly-refresh"].schedules
     assert (schedule.schedule.cron, schedule.schedule.timezone) == ("0 2 * * *", "UTC")
     assert deps["vitflow-pipeline"].parameters["through"] == "evaluate"

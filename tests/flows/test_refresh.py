@@ -1,8 +1,10 @@
-"""The incremental refresh: a drop of 20 images (2 of them old) adds exactly 18 records."""
+"""The incremental refresh: a drop of 20 images (2 of them old) adds exactly 18 records, and
+instructions for the 18 when their annotations come along in a `records.jsonl` sidecar."""
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -30,23 +32,33 @@ def base(tmp_path_factory) -> Path:
     curate(root / "ingested", root / "curated", progress=False)
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     params["dedup"]["cache_root"] = str(root / "embcache")  # never the repo's cache
+    params["synthesize"]["cache_dir"] = str(root / "synthcache")
     (root / "params.yaml").write_text(yaml.safe_dump(params))
     config = DedupConfig(methods=["exact", "near", "semantic"], cache_root=str(root / "embcache"))
     dedup(root / "curated", root / "deduped", config, progress=False)
     return root
 
 
-def drop(base: Path, incoming: Path) -> dict[str, str]:
+def drop(base: Path, incoming: Path, records: bool = False) -> dict[str, str]:
     """18 new scenes (named like old ones, on purpose), an exact and a JPEG copy of two old
-    images, two broken files, and a captions sidecar. Returns {file: old id it copies}."""
+    images, two broken files, and a captions sidecar, or with `records` a records.jsonl
+    sidecar (the scenes' own annotations and captions, plus two rows whose image is outside
+    the folder). Returns {file: old id it copies}."""
     from PIL import Image
 
     incoming.mkdir(parents=True)
-    captions = []
+    captions, rows = [], []
     for rec in read_jsonl(base / "new/scenes.jsonl"):
         shutil.copyfile(base / "new" / rec["image"], incoming / Path(rec["image"]).name)
         captions.append({"file_name": Path(rec["image"]).name, "captions": rec["captions"]})
-    (incoming / "captions.jsonl").write_text("".join(json.dumps(c) + "\n" for c in captions))
+        rows.append({**rec, "image": Path(rec["image"]).name})
+    if records:
+        outside = base / "new" / next(read_jsonl(base / "new/scenes.jsonl"))["image"]
+        rows += [{**rows[0], "id": "escape", "image": os.path.relpath(outside, incoming)},
+                 {**rows[0], "id": "absolute", "image": str(outside)}]  # fmt: skip
+        (incoming / "records.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    else:
+        (incoming / "captions.jsonl").write_text("".join(json.dumps(c) + "\n" for c in captions))
     old = Dataset.open(base / "deduped")
     first, second = list(old)[3:5]
     (incoming / "old").mkdir()
@@ -61,6 +73,7 @@ def _config(base: Path, tmp: Path, **kw):
     from vit.refresh import RefreshConfig
 
     paths = dict(incoming=str(tmp / "incoming"), dataset=str(tmp / "ds"), state=str(tmp / "st"))
+    paths["synth_out"] = str(tmp / "synth")
     return RefreshConfig(seen=[str(base / "deduped")], **{**paths, **kw})
 
 
@@ -70,7 +83,7 @@ def test_refresh_adds_the_new_and_reports_the_old(base, tmp_path):
     from vit.refresh import load_ledger, mark_trained, refresh
     from vit.sources.scenes import make_scene
 
-    copies = drop(base, tmp_path / "incoming")
+    copies = drop(base, tmp_path / "incoming", records=True)
     params = yaml.safe_load((base / "params.yaml").read_text())
     config = _config(base, tmp_path, threshold=30)
     s = refresh(config, params)
@@ -89,6 +102,21 @@ def test_refresh_adds_the_new_and_reports_the_old(base, tmp_path):
     assert all(ds.resolve(r).exists() and r.split and r.metadata["hashes"] for r in recs)
     assert all(r.captions for r in recs)  # carried over from the sidecar
     assert len({r.id for r in recs}) == NEW_SCENES
+    # The records sidecar: every scene's boxes came along; the rows whose image lies outside
+    # the incoming folder were refused (never read), and the sidecar itself is not an image.
+    scenes = {Path(r["image"]).name: r for r in read_jsonl(base / "new/scenes.jsonl")}
+    for r in recs:
+        want = scenes[r.metadata["refresh"]["files"][0]]
+        assert [a.box for a in r.annotations] == [a["box"] for a in want["annotations"]]
+        assert r.metadata["refresh"]["record_id"] == want["id"]
+    assert [(b["line"], "escapes" in b["reason"] or "absolute" in b["reason"])
+            for b in s["sidecar_rejects"]] == [(19, True), (20, True)]  # fmt: skip
+
+    # Synthesized: instructions for all 18 new records, grounded in their boxes.
+    synth = Dataset.open(tmp_path / "synth")
+    sources = {r.metadata["synth"]["source_id"] for r in synth}
+    assert sources == {r.id for r in recs} and all(r.conversations for r in synth)
+    assert s["synthesized"] == synth.count > NEW_SCENES and s["synth"]["sent"] > 0
     ledger = load_ledger(tmp_path / "st")
     assert len(ledger) == 22  # one outcome per file content, rejects included
     assert {r["status"] for r in ledger.values()} == {"added", "duplicate", "rejected"}
@@ -96,6 +124,11 @@ def test_refresh_adds_the_new_and_reports_the_old(base, tmp_path):
     again = refresh(config, params)  # nothing new: nothing is read again, nothing added
     assert again["new"] == 0 and again["added"] == 0 and again["batch"] is None
     assert Dataset.open(tmp_path / "ds").count == NEW_SCENES
+    assert again["synthesized"] == 0 and again["synth"] is None  # nothing behind: not run
+    shutil.rmtree(tmp_path / "synth")  # lost instructions are redone, from the cache alone
+    redo = refresh(config, params)
+    assert redo["synth"]["sent"] == 0 and redo["synth"]["cache_hits"] >= s["synth"]["sent"]
+    assert redo["synthesized"] == synth.count
 
     # A later drop: a re-encoded copy of a record the first refresh added, known bytes under
     # a new name (not read again), and one genuinely new scene.
@@ -107,6 +140,9 @@ def test_refresh_adds_the_new_and_reports_the_old(base, tmp_path):
     assert third["new"] == 2 and third["batch"] == 2 and third["added"] == 1
     assert [d["duplicate_of"] for d in third["duplicates"]] == [added.id]
     assert Dataset.open(tmp_path / "ds").count == NEW_SCENES + 1
+    # fresh.png came without annotations: nothing to ground on, nothing synthesized or sent
+    assert third["synthesized"] == 0 and third["synth"]["sent"] == 0
+    assert third["synth"]["skipped_records"] == 1
     assert mark_trained(tmp_path / "st")["since_training"] == 0
 
 
@@ -119,11 +155,13 @@ def test_refresh_flow_reports_retraining_due(base, tmp_path, prefect_api):
         dataset=str(tmp_path / "ds"),
         seen=[str(base / "deduped")],
         state=str(tmp_path / "st"),
+        synth_out=str(tmp_path / "synth"),
         threshold=10,
         params_path=str(base / "params.yaml"),
     )
     assert s["added"] == NEW_SCENES and len(s["duplicates"]) == 2
     assert s["retrain_due"] and "retrain_triggered" not in s  # no deployment named: reported
+    assert s["synthesized"] == 0 and s["synth"]["skipped_records"] == NEW_SCENES  # no boxes
 
 
 def test_dedup_flow_result_is_cached_by_content(base, tmp_path, prefect_api):

@@ -84,3 +84,20 @@ def test_synthesize_dedups_with_minilm(tmp_path, monkeypatch) -> None:
     again = synthesize(src, tmp_path / "out", cfg, progress=False)
     assert again["run"]["sent"] == 0 and again["total"] == m["total"]
     assert {p: p.read_bytes() for p in (tmp_path / "out").glob("*.jsonl")} == before
+
+
+def test_short_records_are_left_to_their_construction() -> None:
+    """One-word rounds: the embedding rule would merge opposite facts, so it does not run."""
+    qa = [
+        ("Is the square left or right of the diamond?", "left"),
+        ("Is the diamond left or right of the square?", "right"),
+    ]
+    a = rec("a-0", "a.png", qa)
+    b = rec("a-1", "a.png", qa)
+    for r in (a, b):
+        r.metadata["synth"]["type"] = "short"
+    kept, rows, summary = dedup_instructions([a, b], 0.5, bag_of_words)
+    assert [r.id for r in kept] == ["a-0", "a-1"] and rows == []
+    assert summary["exchanges_cut"] == 0 and len(kept[0].conversations) == 4
+    conv = rec("c-0", "c.png", qa)  # the same rounds as a conversation record are cut
+    assert dedup_instructions([conv], 0.5, bag_of_words)[2]["exchanges_cut"] == 1

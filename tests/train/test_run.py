@@ -109,6 +109,13 @@ def test_resume_after_kill_continues_and_finishes(model_dir, scenes, tmp_path, e
         4,
         5,
     ]  # the history before the kill survives
+    # ... and so do the DVC plot curves, one per series
+    plots = tmp_path / "run" / "plots"
+    train_curve = json.loads((plots / "loss_train.json").read_text())
+    assert [r["step"] for r in train_curve] == [1, 2, 3, 4, 5]
+    val_curve = json.loads((plots / "loss_validation.json").read_text())
+    assert [r["step"] for r in val_curve] == [h["step"] for h in history if "eval_loss" in h]
+    assert val_curve and all(r["loss"] > 0 for r in val_curve)
     # The resumed run ends where an uninterrupted one does: weights really were restored.
     train(model_dir, scenes, str(tmp_path / "straight"), cfg)
     a, b = weights(tmp_path / "run" / "model"), weights(tmp_path / "straight" / "model")

@@ -194,20 +194,37 @@ def _question_patterns(NP: str, A: str, B: str, see: str) -> dict[str, list[re.P
             rf"^(?:does|do)\s+(?:the|this)\s+{_IMG}\s+{see}\s+(?:an?|any)\s+{NP}(?P<tail>.*)$",
         ),
         "q_howmany": _alts(
-            r"^(?:how\s+many|count\s+the|can\s+you\s+count\s+the|what\s+is\s+the\s+(?:total\s+)?"
-            rf"number\s+of)\s+{NP}(?P<tail>.*)$"
+            r"^(?:(?:tell\s+me\s+)?how\s+many|count\s+the|can\s+you\s+count\s+the|what\s+is\s+the\s+"
+            rf"(?:total\s+)?number\s+of)\s+{NP}(?P<tail>.*)$"
         ),
         "q_color": _alts(
             rf"^(?:(?:what|which)\s+colou?rs?\s+(?:is|are)|what\s+is\s+the\s+colou?r\s+of)\s+the\s+"
-            rf"{NP}(?P<tail>.*)$"
+            rf"{NP}(?P<tail>.*)$",
+            rf"^(?:which|what)\s+colou?r\s+does\s+the\s+{NP}\s+have(?P<tail>.*)$",
+            rf"^(?:name|tell\s+me)\s+the\s+colou?r\s+of\s+the\s+{NP}(?P<tail>.*)$",
+            rf"^the\s+{NP}\s+is\s+(?:which|what)\s+colou?r(?P<tail>.*)$",
         ),
         "q_shape": _alts(
             r"^(?:what\s+(?:shape|kind\s+of\s+shape)\s+is|what\s+is\s+the\s+shape\s+of)\s+the\s+"
-            rf"{NP}(?P<tail>.*)$"
+            rf"{NP}(?P<tail>.*)$",
+            rf"^(?:which\s+shape\s+is|name\s+the\s+shape\s+of)\s+the\s+{NP}(?P<tail>.*)$",
+            rf"^the\s+{NP}\s+has\s+(?:which|what)\s+shape(?P<tail>.*)$",
         ),
         "q_size": _alts(
             rf"^(?:what\s+size\s+is|how\s+(?:big|large)\s+is)\s+the\s+{NP}(?P<tail>.*)$",
             rf"^is\s+the\s+{NP}\s+(?:large|big|small|little)\s+or\s+(?:large|big|small|little)(?P<tail>.*)$",
+            rf"^what\s+is\s+the\s+size\s+of\s+the\s+{NP}(?P<tail>.*)$",
+        ),
+        # `left or right` / `above or below` choices between two named objects.
+        "q_side": _alts(
+            rf"^is\s+the\s+{A}\s+(?:placed\s+)?(?:to\s+the\s+|on\s+the\s+)?(?:left|right|above|below)"
+            rf"\s+or\s+(?:to\s+the\s+|the\s+)?(?:left|right|above|below)\s+(?:side\s+)?(?:of\s+)?"
+            rf"the\s+{B}\s*\??$",
+            rf"^on\s+which\s+side\s+of\s+the\s+{B}\s+is\s+the\s+{A},?\s+left\s+or\s+right\s*\??$",
+            rf"^relative\s+to\s+the\s+{B},?\s+is\s+the\s+{A}\s+(?:left\s+or\s+right|above\s+or\s+below)"
+            r"\s*\??$",
+            rf"^is\s+the\s+{A}\s+higher\s+or\s+lower\s+than\s+the\s+{B},?(?:\s+above\s+or\s+below)?\s*\??$",
+            rf"^is\s+the\s+{A}\s+above\s+the\s+{B}\s+or\s+below\s+it\s*\??$",
         ),
         "q_colors": _alts(r"^(?:what|which)\s+colou?rs\b(?P<tail>.*)$"),
         "q_shapes": _alts(

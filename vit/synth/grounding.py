@@ -42,6 +42,8 @@ _OPEN_TAIL = frozenset(
         "total altogether overall i appear used colors colours shapes objects of kinds types",
     )
 )
+# An answer-format line after the question (`Answer each question with a single word.`).
+_FORMAT = re.compile(r"\s*answer (?:each|the|this) question\b[^?]*$")
 _ZERO = re.compile(r"^\W*(?:no|none|zero|nope)\b")
 _INTERJECTION = re.compile(r"^\W*(?:yes|no|yeah|nope|indeed|correct)\b\W*")
 _AFFIRMATIVE = (
@@ -148,10 +150,27 @@ _ASKED = (("q_color", COLORS, "color"), ("q_shape", SHAPES, "shape"))
 _ASKED += (("q_size", (*SIZES, *SIZE_SYNONYMS), "size"),)
 
 
+_SIDE_WORDS = {"left": "left", "right": "right", "above": "above", "below": "below"}
+_SIDE_WORDS |= {"higher": "above", "lower": "below", "under": "below", "beneath": "below"}
+
+
+def _side_choice(q: str, a: str, g, scene: Scene) -> list[Claim]:
+    """`Is the A left or right of the B?` -> `left`: true only when it holds strictly."""
+    out = []
+    said = {_SIDE_WORDS[w] for w in re.findall(r"\b(" + "|".join(_SIDE_WORDS) + r")\b", a)}
+    for m in find(g, "q_side", q):
+        pairs = [(x, y) for x in scene.select(m, "a") for y in scene.select(m, "b") if x is not y]
+        if len(said) == 1 and pairs:
+            side = next(iter(said))
+            holds = all(_strict(x, side, y) for x, y in pairs)
+            out.append(Claim("side", f"{m[0]} -> {side}", holds, "the boxes say otherwise"))
+    return out
+
+
 def question_claims(q: str, a: str, g, scene: Scene) -> list[Claim]:
-    """Claims that need the question: yes/no, `how many`, `what color is the ...`, and what
-    the question presupposes (`the red circle` exists)."""
-    out = _yes_no(q, a, g, scene) + _how_many(q, a, g, scene)
+    """Claims that need the question: yes/no, `how many`, `what color is the ...`, `left or
+    right`, and what the question presupposes (`the red circle` exists)."""
+    out = _yes_no(q, a, g, scene) + _how_many(q, a, g, scene) + _side_choice(q, a, g, scene)
     for kind, vocab, attr in _ASKED:
         for m in find(g, kind, q):
             have = {getattr(x, attr) for x in scene.select(m)} - {None}
@@ -193,7 +212,7 @@ def answer_claims(q: str, a: str, g, scene: Scene) -> list[Claim]:
 def claims_of(question: str, answer: str, anns: list[Annotation]) -> list[Claim]:
     """Every claim found in one turn, each with `ok` judged on `anns`."""
     scene, g = Scene(tuple(anns)), grammar_for(anns)
-    q, a = normalize(question or ""), normalize(answer or "")
+    q, a = _FORMAT.sub("", normalize(question or "")), normalize(answer or "")
     return question_claims(q, a, g, scene) + answer_claims(q, a, g, scene)
 
 

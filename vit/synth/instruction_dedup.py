@@ -10,6 +10,11 @@ and its `text_eps` (cosine >= 1 - eps is a duplicate):
   agree are one sample twice (`joint_pairs` with image similarity 1); the later one goes,
   resolved by `vit.dedup.groups` like every other dedup method. The same question about
   two different images is two samples, as the dedup stage rules.
+
+`short` records (one-word answers) are left out of both: their rounds are distinct by
+construction, and on one-word answers the embedding rule confuses opposite facts
+(`Is the square left or right of the diamond? left` vs the diamond's `right`: cosine 0.96),
+which cut a third of their rounds when measured on 400 scenes.
 """
 
 from __future__ import annotations
@@ -46,6 +51,8 @@ def _same_image_pairs(records: list[Record]):
 
     by_image: dict[str, list[int]] = defaultdict(list)
     for k, r in enumerate(records):
+        if is_short(r):
+            continue
         by_image[r.image or r.metadata.get("synth", {}).get("source_id", r.id)].append(k)
     pairs = [
         (a, b) for rows in by_image.values() for n, a in enumerate(rows) for b in rows[n + 1 :]
@@ -54,10 +61,15 @@ def _same_image_pairs(records: list[Record]):
     return Pairs(i, j, np.ones(len(i)))
 
 
+def is_short(r: Record) -> bool:
+    return r.metadata.get("synth", {}).get("type") == "short"
+
+
 def cut_repeats(records: list[Record], embed: Embed, eps: float) -> int:
     """Cut exchanges that repeat an earlier one of the same conversation; returns how many."""
     from vit.dedup.text import drop_exchanges, exchanges, within_record_drops
 
+    records = [r for r in records if not is_short(r)]
     per_record = [exchanges(r.conversations) for r in records]
     cut = within_record_drops([r.id for r in records], per_record, embed, eps)
     for r in records:

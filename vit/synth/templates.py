@@ -6,7 +6,8 @@ Layout of `vit/synth/templates/` (flat, so the package-data glob ships every fil
     {type}.NNN.context.txt       a few-shot context: captions, a blank line, one box per line
     {type}.NNN.answer.txt        the answer the model should give for that context (JSON)
 
-Types are `conversation`, `detail` and `reasoning`. A context is exactly what LLaVA's
+Types are `conversation`, `detail` and `reasoning` (LLaVA's three) and `short` (one-word
+answers, the role VQA data plays in LLaVA-1.5). A context is exactly what LLaVA's
 prompts show GPT-4: the captions, then `label: [x1, y1, x2, y2]` lines with normalized
 boxes; our label carries color, shape and size (`red circle (small)`). `template_hash(t)`
 is the sha256 of that type's files, so editing one type's prompt regenerates only that type.
@@ -22,7 +23,7 @@ from pathlib import Path
 from vit.records import Annotation, Record
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
-TYPES = ("conversation", "detail", "reasoning")
+TYPES = ("conversation", "detail", "reasoning", "short")
 _BOX_LINE = re.compile(
     r"^(?P<label>[^:\n]+?)(?:\s+\((?P<size>[^)]+)\))?:\s*\[(?P<box>[^\]]+)\]\s*$", re.M
 )

@@ -64,6 +64,11 @@ class TrainConfig:
     lambda_text: float = _f(1.0, "weight of the next-token loss")
     lambda_img: float = _f(0.0, "weight of the low-resolution image reconstruction loss; 0 = off")
     img_target_size: int = _f(8, "side of the low-resolution image the joint head predicts")
+    lambda_patch: float = _f(
+        0.0,
+        "weight of the dense grounding loss (each patch predicts its object's color, shape"
+        " and size from the records' boxes; vit.train.patch_head); 0 = off",
+    )
     output_dir: str = _f("", "checkpoints folder; '' = OUT/checkpoints")
     resume: str = _f("auto", "'auto' = continue from the last checkpoint, 'never', or a path")
 
@@ -78,8 +83,8 @@ class TrainConfig:
                 raise ValueError(f"freeze: unknown modules {bad}; choose from {MODULES}")
         if isinstance(self.lora_targets, str):
             self.lora_targets = [t.strip() for t in self.lora_targets.split(",") if t.strip()]
-        if self.lambda_text < 0 or self.lambda_img < 0:
-            raise ValueError("lambda_text and lambda_img must be >= 0")
+        if self.lambda_text < 0 or self.lambda_img < 0 or self.lambda_patch < 0:
+            raise ValueError("lambda_text, lambda_img and lambda_patch must be >= 0")
 
     def module_lr(self, module: str) -> float:
         """The learning rate of one module group."""

@@ -74,7 +74,17 @@ class TrainData:
     def __getitem__(self, i: int) -> dict[str, Any]:
         rec = self.records[i]
         image = str(self.ds.resolve(rec)) if rec.image else None
-        return {"id": rec.id, "image": image, "conversations": self.conversations(rec)}
+        return {
+            "id": rec.id,
+            "image": image,
+            "conversations": self.conversations(rec),
+            # boxes + attributes for the optional dense grounding loss (vit.train.patch_head)
+            "annotations": [
+                {"box": a.box, "color": a.color, "shape": a.shape, "size": a.size}
+                for a in rec.annotations
+                if a.box
+            ],
+        }
 
     def conversations(self, rec: Record) -> list[dict[str, str]]:
         if self.stage == "instruct" or not rec.captions:

@@ -16,12 +16,13 @@ from typing import Any
 from vit.train.config import MODULES, TrainConfig
 
 HEAD = "vitflow_image_head"  # the joint objective's head (vit.train.joint): always learns
+HEADS = (HEAD, "vitflow_patch_head")  # training-only heads (vit.train.patch_head too)
 _LAYER = re.compile(r"language_model\.(?:model\.)?layers\.(\d+)\.")
 
 
 def module_of(name: str) -> str:
     """'vision', 'projector', 'lm' or 'head' for a parameter name of a LLaVA-family model."""
-    if HEAD in name:
+    if any(h in name for h in HEADS):
         return "head"
     if "vision_tower" in name or "vision_model" in name:
         return "vision"
@@ -107,4 +108,5 @@ def lora_modules_to_save(config: TrainConfig, scratch: bool, joint: bool) -> lis
     learn = trainable_modules(config, scratch)
     pairs = {"projector": "multi_modal_projector", "vision": "vision_tower"}
     keep = [name for mod, name in pairs.items() if mod in learn]
-    return [*keep, HEAD] if joint else keep
+    keep += [HEAD] if joint else []
+    return keep + ([HEADS[1]] if config.lambda_patch > 0 else [])

@@ -1,4 +1,6 @@
-"""The loss history of a run: OUT/history.json (every Trainer log) and OUT/loss.png."""
+"""The loss history of a run: OUT/history.json (every Trainer log), OUT/loss.png, and the
+curves as DVC plot data: OUT/plots/loss_train.json and OUT/plots/loss_validation.json
+(`[{"step": 10, "loss": 2.1}, ...]`, one file per curve so `dvc plots show` draws both)."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ from typing import Any
 
 HISTORY = "history.json"
 PLOT = "loss.png"
+CURVES = {"train": "loss", "validation": "eval_loss"}
 
 
 def write_history(history: list[dict[str, Any]], out: Path) -> Path:
@@ -15,7 +18,21 @@ def write_history(history: list[dict[str, Any]], out: Path) -> Path:
     path = Path(out) / HISTORY
     path.write_text(json.dumps(history, indent=2) + "\n")
     plot_losses(history, Path(out) / PLOT)
+    write_curves(history, Path(out) / "plots")
     return path
+
+
+def write_curves(history: list[dict[str, Any]], folder: Path) -> list[Path]:
+    """One JSON list of {step, loss} per curve (train, validation), for `dvc plots`."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name, key in CURVES.items():
+        steps, values = series(history, key)
+        path = folder / f"loss_{name}.json"
+        rows = [{"step": s, "loss": round(float(v), 6)} for s, v in zip(steps, values, strict=True)]
+        path.write_text(json.dumps(rows) + "\n")
+        paths.append(path)
+    return paths
 
 
 def series(history: list[dict[str, Any]], key: str) -> tuple[list[int], list[float]]:

@@ -23,9 +23,10 @@ from typing import Any
 
 from vit.train.config import TrainConfig
 from vit.train.data import TrainData, has_split
-from vit.train.freeze import HEAD, apply_freeze, is_from_scratch, lora_modules_to_save
+from vit.train.freeze import HEADS, apply_freeze, is_from_scratch, lora_modules_to_save
 from vit.train.history import write_history
 from vit.train.joint import attach_head, detach_head
+from vit.train.patch_head import PATCH_HEAD, PatchLabelCollator, attach_patch_head
 from vit.train.resume import resume_point
 
 MODEL_DIR = "model"
@@ -69,7 +70,6 @@ def make_trainer(
     callbacks: list[Any] | None,
 ) -> Any:
     """The VitTrainer for this stage: data, collator, arguments and callbacks wired up."""
-    from vit.model.collate import VLMCollator
     from vit.train.trainer import (
         EpochCallback,
         SaveConfigCallback,
@@ -83,7 +83,7 @@ def make_trainer(
     trainer = VitTrainer(
         model=model,
         args=training_args(config, checkpoint_dir(out, config), eval_ds is not None),
-        data_collator=VLMCollator(processor, config.max_length),
+        data_collator=collator(model, processor, config),
         train_dataset=train_ds,
         eval_dataset=eval_ds,
         processing_class=processor,
@@ -92,6 +92,17 @@ def make_trainer(
     )
     check_setup(trainer, config)
     return trainer
+
+
+def collator(model: Any, processor: Any, config: TrainConfig) -> Any:
+    """The VLM collator, plus per-patch labels when the dense grounding loss is on."""
+    from vit.model.collate import VLMCollator
+
+    base = VLMCollator(processor, config.max_length)
+    if config.lambda_patch <= 0:
+        return base
+    vision = model.config.vision_config
+    return PatchLabelCollator(base, int(vision.image_size) // int(vision.patch_size))
 
 
 def load_for_training(model_path: str, config: TrainConfig) -> tuple[Any, Any]:
@@ -119,6 +130,8 @@ def prepare_model(model: Any, config: TrainConfig, scratch: bool) -> tuple[Any, 
     joint = config.lambda_img > 0
     if joint:
         attach_head(model, config.img_target_size, config.seed)
+    if config.lambda_patch > 0:
+        attach_patch_head(model, config.seed)
     if config.lora:
         model = wrap_lora(model, config, lora_modules_to_save(config, scratch, joint))
     return model, apply_freeze(model, config, scratch)
@@ -222,10 +235,12 @@ def export(trainer: Any, processor: Any, model_path: str, out: Path, config: Tra
     if trainer.is_fsdp_enabled:
         # Every rank holds a shard: gather the full state dict (a collective, all ranks call).
         full = trainer.accelerator.get_state_dict(trainer.model)
-        state = {k: v for k, v in full.items() if HEAD not in k}
+        state = {k: v for k, v in full.items() if not any(h in k for h in HEADS)}
     if config.lora:
         model = model.merge_and_unload()
     detach_head(model)
+    if hasattr(model, PATCH_HEAD):
+        delattr(model, PATCH_HEAD)
     model.config.use_cache = True
     model.__dict__.pop("save_pretrained", None)  # the hub layout again (native_checkpoints)
     if trainer.is_world_process_zero():

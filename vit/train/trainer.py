@@ -17,6 +17,7 @@ from transformers import Trainer, TrainerCallback
 from vit.train.config import TrainConfig
 from vit.train.freeze import param_groups
 from vit.train.joint import find_head, image_loss, image_token_id
+from vit.train.patch_head import PATCH_HEAD, capture_patch_features, patch_loss
 from vit.train.resume import TRAIN_CONFIG_FILE
 
 
@@ -24,6 +25,7 @@ class VitTrainer(Trainer):
     def __init__(self, *args: Any, vit_config: TrainConfig, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.vit_config = vit_config
+        self.patches = capture_patch_features(self.model) if vit_config.lambda_patch > 0 else None
 
     def create_optimizer(self, model: Any = None) -> Any:
         import torch
@@ -43,9 +45,10 @@ class VitTrainer(Trainer):
         num_items_in_batch: Any = None,
     ) -> Any:
         cfg = self.vit_config
+        labels = inputs.pop("patch_labels", None)
         if cfg.lambda_img <= 0:
             loss, outputs = super().compute_loss(model, inputs, True, num_items_in_batch)
-            loss = cfg.lambda_text * loss
+            loss = cfg.lambda_text * loss + self.patch_term(model, labels, num_items_in_batch)
             return (loss, outputs) if return_outputs else loss
         inputs = {**inputs, "output_hidden_states": True}
         text, outputs = super().compute_loss(model, inputs, True, num_items_in_batch)
@@ -54,7 +57,18 @@ class VitTrainer(Trainer):
             # The text loss is already a share of the accumulated batch; make this one too.
             img = img / self.current_gradient_accumulation_steps
         loss = cfg.lambda_text * text + cfg.lambda_img * img
+        loss = loss + self.patch_term(model, labels, num_items_in_batch)
         return (loss, outputs) if return_outputs else loss
+
+    def patch_term(self, model: Any, labels: Any, num_items_in_batch: Any) -> Any:
+        """lambda_patch x the dense grounding loss of this forward (0 when off or no labels)."""
+        if self.patches is None or labels is None or "features" not in self.patches:
+            return 0.0
+        head = next(m for n, m in model.named_modules() if n.split(".")[-1] == PATCH_HEAD)
+        term = patch_loss(head, self.patches.pop("features"), labels)
+        if self.text_loss_scaled_for_ga(num_items_in_batch):
+            term = term / self.current_gradient_accumulation_steps
+        return self.vit_config.lambda_patch * term
 
     def text_loss_scaled_for_ga(self, num_items_in_batch: Any) -> bool:
         # The same test Trainer.training_step makes before it divides by the accumulation.

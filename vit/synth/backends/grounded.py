@@ -132,7 +132,10 @@ def write(kind: str, f: Facts) -> str:
     """The JSON answer an ideal teacher would give for this request."""
     from vit.synth.backends.grounded_qa import conversation
     from vit.synth.backends.grounded_reasoning import reasoning
+    from vit.synth.backends.grounded_short import short
 
+    if kind == "short":
+        return json.dumps({"conversation": short(f)}, ensure_ascii=False)
     if kind == "conversation":
         return json.dumps({"conversation": conversation(f)}, ensure_ascii=False)
     if kind == "detail":

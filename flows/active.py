@@ -1,0 +1,125 @@
+"""Prefect flows for active learning (`vit al`, `vit al experiment`; the `active-learning`
+deployment in prefect.yaml).
+
+    vit al                                   # params.yaml `active`: strategy, budget, rounds...
+    vit al --set strategy=uncertainty --set rounds=5
+    vit al experiment --seeds 0 1            # every strategy, same seed sets and test split
+
+The loop itself is vit/active/loop.py; this flow only runs each of its phases as a Prefect
+task (score, select, synth, review, train, evaluate, hard; one task run per phase and round,
+named `<phase>-round-K`), so the UI shows where a round is and a failed phase is visible.
+The synth task carries the `llm` tag and retries like the synthesize flow's; the others do
+not retry (local, deterministic: a retry would fail the same way, and a rerun of the flow
+resumes from the files). The experiment runs each (strategy, seed) as a subflow.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, replace
+from pathlib import Path
+from typing import Any
+
+from prefect import flow, task
+from prefect.cache_policies import NO_CACHE
+
+from vit.active.config import ActiveConfig
+from vit.active.experiment import run_experiment, run_key, write_plot_data, write_report
+from vit.active.loop import run_loop
+from vit.config import build, load_params
+from vit.synth.config import SynthConfig
+
+EXPERIMENT_DEFAULTS = {
+    "strategies": ["random", "uncertainty", "diversity", "hybrid"],
+    "seeds": [0, 1],
+    "out": "data/al_experiment",
+    "metrics_path": "metrics/al_experiment.json",
+    "png": "docs/al_curves.png",
+}
+
+
+def load_config(
+    params_path: str, overrides: dict[str, Any] | None
+) -> tuple[ActiveConfig, SynthConfig, dict[str, Any]]:
+    """(ActiveConfig from `active` + overrides, SynthConfig from `synthesize` + active.synth,
+    the experiment settings from `active.experiment`)."""
+    params = load_params(params_path)
+    section = dict(params.get("active") or {})
+    experiment = {**EXPERIMENT_DEFAULTS, **(section.pop("experiment", None) or {})}
+    cfg = build(ActiveConfig, {**section, **(overrides or {})}, f"{params_path}: active")
+    # The loop's own generation cache (inside its DVC output), unless active.synth names one:
+    # the synthesize stage's cache is that stage's output, which another stage must not touch.
+    synth = {**(params.get("synthesize") or {}), "cache_dir": f"{cfg.out}/synth_cache"}
+    synth.update(cfg.synth)
+    synth.pop("metrics_path", None)  # the stage's metrics file is not the loop's
+    return cfg, SynthConfig.from_dict(synth), experiment
+
+
+def _call(phase: str, fn: Callable[[int], Any], k: int) -> Any:
+    """One phase of one round as a Prefect task run."""
+    opts: dict[str, Any] = {"name": f"al-{phase}", "cache_policy": NO_CACHE}
+    if phase == "synth":
+        opts.update(retries=2, retry_delay_seconds=10, retry_jitter_factor=0.5, tags=["llm"])
+
+    def phase_fn(k: int) -> Any:
+        return fn(k)
+
+    return task(phase_fn, task_run_name=f"{phase}-round-{k}", **opts)(k)
+
+
+@flow(name="active-learning", log_prints=True)
+def active_learning(
+    params_path: str = "params.yaml",
+    overrides: dict[str, Any] | None = None,
+    seed_round: str | None = None,
+    hard_last: bool = False,
+) -> dict[str, Any]:
+    """Score the pool with the tuned model, select, synthesize, review, retrain, evaluate;
+    `rounds` times after a seed round. Writes OUT/round-K and metrics/al.json."""
+    cfg, synth, _ = load_config(params_path, overrides)
+    key = run_key(cfg.strategy, cfg.seed)
+
+    def on_round(rows: list[dict[str, Any]]) -> None:
+        if cfg.metrics_path:  # + OUT/plots/curve.csv, the `dvc plots` data of this run
+            rep = write_report({key: rows}, cfg.metrics_path)
+            write_plot_data({"curve": rep["curves"][cfg.strategy]}, Path(cfg.out) / "plots")
+
+    rows = run_loop(cfg, synth, seed_round, call=_call, on_round=on_round, hard_last=hard_last)
+    for r in rows:
+        print(
+            f"{key} round {r['round']}: {r['samples']} samples on {r['images']} images, "
+            f"accuracy {r['accuracy']:.3f} (majority {r['majority']})"
+        )
+    return {"run": key, "rows": rows}
+
+
+@flow(name="active-learning-experiment", log_prints=True)
+def active_learning_experiment(
+    params_path: str = "params.yaml",
+    overrides: dict[str, Any] | None = None,
+    strategies: list[str] | None = None,
+    seeds: list[int] | None = None,
+) -> dict[str, Any]:
+    """Every strategy from the same seed sets, over several seeds: metrics, plot data, PNG."""
+    cfg, _, exp = load_config(params_path, overrides)
+    strategies = list(strategies or exp["strategies"])
+    seeds = [int(s) for s in (seeds if seeds is not None else exp["seeds"])]
+    plots = f"{exp['out']}/plots"
+    # One generation cache for every run: a variant two strategies both ask for is paid once.
+    cfg = replace(cfg, synth={"cache_dir": f"{exp['out']}/synth_cache", **cfg.synth})
+
+    def run_one(c: ActiveConfig, seed_round: str | None, hard_last: bool) -> list[dict]:
+        sub = active_learning.with_options(flow_run_name=f"{c.strategy}-seed-{c.seed}")
+        return sub(params_path, asdict(c), seed_round, hard_last)["rows"]
+
+    def on_run(runs: dict[str, list[dict[str, Any]]]) -> None:
+        write_report(runs, exp["metrics_path"], plots, exp["png"])
+
+    runs = run_experiment(cfg, None, strategies, seeds, exp["out"], run_one, on_run)
+    rep = write_report(runs, exp["metrics_path"], plots, exp["png"])
+    for name, c in rep["curves"].items():
+        print(
+            f"{name}: samples {c['samples']} accuracy {c['mean']} (min {c['min']}, max {c['max']})"
+        )
+    print(f"against random: {rep['vs_random']}")
+    return {k: rep[k] for k in ("curves", "final", "vs_random")}

@@ -1,0 +1,68 @@
+"""The loop on tiny data: rounds, files, counts, resume after a kill, settings changes."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.active._cfg import synth_params, tiny_cfg
+from vit.active.loop import run_loop
+
+
+class Killed(Exception):
+    pass
+
+
+def test_killed_after_synthesis_resumes_without_repeating_synthesis_or_training(
+    al_data, al_model, tmp_path
+):
+    out = tmp_path / "al"
+    cfg = tiny_cfg(al_data, al_model, out, strategy="uncertainty", rounds=1, eval_limit=4)
+    sent: list[tuple[int, int]] = []
+
+    def kill_after_synth(phase, k, result):
+        if phase == "synth":
+            sent.append((k, result["sent"]))
+            if k == 1:
+                raise Killed
+
+    with pytest.raises(Killed):
+        run_loop(cfg, synth_params(tmp_path), after=kill_after_synth)
+    assert sent == [(0, 6), (1, 4)]
+    done0 = out / "round-0" / "model" / "DONE"
+    stamp = done0.stat().st_mtime_ns
+    # The synth output of round 1 is lost as well: only the cache can save the requests.
+    import shutil
+
+    shutil.rmtree(out / "round-1" / "synth" / "out")
+    log: list[tuple[str, int, dict]] = []
+    rows = run_loop(cfg, synth_params(tmp_path), after=lambda p, k, r: log.append((p, k, r)))
+    synth = {k: r for p, k, r in log if p == "synth"}
+    assert synth[0]["sent"] == 0 and synth[1]["sent"] == 0 and synth[1]["cache_hits"] == 4
+    assert done0.stat().st_mtime_ns == stamp  # round 0's training was not redone
+    train = {k: r for p, k, r in log if p == "train"}
+    assert train[0] == json.loads(done0.read_text())
+    assert [r["round"] for r in rows] == [0, 1]
+
+
+def test_changed_settings_clear_old_rounds_but_more_rounds_keep_them(al_data, al_model, tmp_path):
+    from vit.active.loop import Loop
+
+    out = tmp_path / "al"
+    marker = out / "round-0" / "selected.jsonl"
+
+    def prepare(synth_seed: int = 0, **kw) -> bool:
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        if not marker.exists():
+            marker.write_text("")
+        synth = {**synth_params(tmp_path), "seed": synth_seed}
+        Loop(tiny_cfg(al_data, al_model, out, **kw), synth).prepare()
+        return marker.exists()
+
+    assert prepare(rounds=1)
+    assert prepare(rounds=3, review_timeout=5.0, device="cpu")  # what a round computes is the same
+    assert not prepare(rounds=3, steps=3)  # a round trained longer is another round
+    assert prepare(rounds=3, steps=3)
+    assert not prepare(rounds=3, steps=3, strategy="random")
+    assert not prepare(rounds=3, steps=3, strategy="random", synth_seed=7)  # other instructions

@@ -1,0 +1,128 @@
+"""Every strategy on a small pool with the tiny model: exactly B distinct pool ids, never a
+held-out one; the scores behind each choice are the ones the strategy claims to use."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tests.active._cfg import single_thread
+from vit.active.strategies import STRATEGIES, Context, Scores, get_strategy, kmeans_labels
+from vit.records import Dataset
+
+
+@pytest.fixture(scope="module")
+def pool(al_data):
+    """Every record, held-out ones included: strategies must skip test and val themselves."""
+    return list(Dataset.open(al_data))
+
+
+@pytest.fixture(scope="module")
+def ctx(al_data, al_model, pool, tmp_path_factory):
+    labeled = [r for r in pool if r.split == "train"][:4]
+    return Context(
+        model=al_model,
+        image_root=Dataset.open(al_data).image_root,
+        labeled=labeled,
+        batch_size=16,
+        cache_root=tmp_path_factory.mktemp("emb"),
+    )
+
+
+@pytest.fixture(scope="module")
+def scored(pool, ctx, tmp_path_factory) -> dict[str, Scores]:
+    """Each strategy's scores of the pool, saved and loaded back (as the loop does)."""
+    out = {}
+    with single_thread():
+        for name in STRATEGIES:
+            folder = tmp_path_factory.mktemp(name)
+            get_strategy(name).score(pool, ctx).save(folder)
+            out[name] = Scores.load(folder)
+    return out
+
+
+@pytest.mark.parametrize("name", sorted(STRATEGIES))
+@pytest.mark.parametrize("budget", [1, 7, 30])
+def test_exactly_budget_distinct_pool_ids_never_held_out(name, budget, pool, scored):
+    picks = get_strategy(name).select(scored[name], budget, np.random.default_rng(3))
+    ids = [p.id for p in picks]
+    train = {r.id for r in pool if r.split == "train"}
+    held_out = {r.id for r in pool if r.split in ("test", "val")}
+    assert len(ids) == len(set(ids)) == budget
+    assert set(ids) <= train and not set(ids) & held_out
+    assert set(scored[name].ids) == train
+
+
+@pytest.mark.parametrize("name", sorted(STRATEGIES))
+def test_budget_larger_than_the_pool_is_an_error(name, scored):
+    scores = scored[name]
+    with pytest.raises(ValueError, match="budget"):
+        get_strategy(name).select(scores, len(scores.ids) + 1, np.random.default_rng(0))
+
+
+def test_uncertainty_picks_the_highest_scores(scored):
+    scores = scored["uncertainty"]
+    u = scores.values["uncertainty"]
+    assert np.isfinite(u).all() and u.std() > 0
+    np.testing.assert_array_equal(u, scores.values["loss"])  # ctx.measure
+    m, e = scores.values["margin"], scores.values["entropy"]
+    assert ((m >= 0) & (m <= 1)).all() and (e >= 0).all() and m.std() > 0
+    picks = get_strategy("uncertainty").select(scores, 5, np.random.default_rng(0))
+    assert min(p.score for p in picks) >= np.sort(u)[-5]
+
+
+def test_probe_stats_match_the_models_own_loss(al_model, al_data):
+    """Per-example loss equals the model's own loss on that example alone; the margin is read
+    before the first answer token, so it depends on the question, not on the answer."""
+    import torch
+
+    from vit.active.scoring import probe_examples, token_stats
+    from vit.model.build import load_model
+    from vit.model.collate import VLMCollator
+
+    image_root = Dataset.open(al_data).image_root
+    records = [r for r in Dataset.open(al_data) if r.split == "train"][:5]
+    examples, owners = probe_examples(records, image_root, per_image=1)
+    assert owners == [r.id for r in records]
+    wrong = [
+        {**e, "conversations": [e["conversations"][0], {"from": "gpt", "value": "purple"}]}
+        for e in examples
+    ]
+    stats = token_stats(al_model, examples + wrong, batch_size=4)
+    model, processor = load_model(str(al_model), device="cpu", dtype="float32")
+    collate = VLMCollator(processor, 256)
+    with torch.inference_mode():
+        for e, s in zip(examples, stats, strict=False):
+            own = model(**collate([e])).loss.item()
+            assert s["loss"] == pytest.approx(own, rel=1e-4)
+    n = len(examples)
+    assert [s["margin"] for s in stats[:n]] == pytest.approx([s["margin"] for s in stats[n:]])
+    assert [s["loss"] for s in stats[:n]] != pytest.approx([s["loss"] for s in stats[n:]])
+
+
+def test_diversity_first_pick_is_the_farthest_from_the_labeled_set(scored, ctx):
+    s = get_strategy("diversity")
+    scores = scored["diversity"]
+    assert scores.embeddings.shape[0] == len(scores.ids) and len(scores.labeled) == 4
+    d = scores.values["diversity"]
+    picks = s.select(scores, 3, np.random.default_rng(0))
+    assert picks[0].id == scores.ids[int(np.argmax(d))]
+    labeled = {r.id for r in ctx.labeled}
+    assert all(d[scores.ids.index(i)] < 1e-3 for i in labeled if i in scores.ids)
+
+
+def test_hybrid_takes_the_most_uncertain_of_each_cluster(scored):
+    s = get_strategy("hybrid")
+    scores = scored["hybrid"]
+    rng_seed = np.random.default_rng(5)
+    picks = s.select(scores, 4, np.random.default_rng(5))
+    labels = kmeans_labels(scores.embeddings, 4, int(rng_seed.integers(2**31)))
+    u = scores.values["uncertainty"]
+    for c in set(labels.tolist()):
+        members = np.flatnonzero(labels == c)
+        assert scores.ids[members[np.argmax(u[members])]] in {p.id for p in picks}
+
+
+def test_unknown_strategy():
+    with pytest.raises(ValueError, match="unknown strategy"):
+        get_strategy("oracle")

@@ -1,0 +1,148 @@
+"""Active learning under the Prefect harness: two rounds end to end (review on, FiftyOne's
+real database), and `vit al experiment` over two strategies and two seeds."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.active import _cfg
+from tests.active._cfg import synth_params, tiny_cfg
+from vit.records import Dataset
+
+# The AL tests' fixtures: 40 small split scenes and a tiny LLaVA built on their text.
+al_data, al_model, one_thread = _cfg.al_data, _cfg.al_model, _cfg.one_thread
+
+
+@pytest.fixture(autouse=True)
+def _one_thread(one_thread):
+    yield
+
+
+def write_params(tmp_path: Path, active: dict) -> Path:
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump({"active": active, "synthesize": synth_params(tmp_path)}))
+    return path
+
+
+def lines(path: Path) -> list[dict]:
+    return [json.loads(x) for x in path.read_text().splitlines() if x.strip()]
+
+
+def test_two_rounds_under_prefect_with_review(
+    prefect_api,
+    fiftyone_db,
+    al_data,
+    al_model,
+    tmp_path,
+):
+    from prefect.client.orchestration import get_client
+
+    from flows.active import active_learning
+
+    out = tmp_path / "al"
+    cfg = tiny_cfg(al_data, al_model, out, metrics_path=str(tmp_path / "al.json"))
+    active = asdict(cfg) | {"review": "on", "review_timeout": 0.0, "review_dataset": "t-al-flow"}
+    summary = active_learning(params_path=str(write_params(tmp_path, active)))
+    rows = summary["rows"]
+    assert [r["round"] for r in rows] == [0, 1, 2]
+
+    held_out = {r.id for r in Dataset.open(al_data) if r.split != "train"}
+    seen: set[str] = set()
+    for k, row in enumerate(rows):
+        d = out / f"round-{k}"
+        sel = lines(d / "selected.jsonl")
+        ids = [s["id"] for s in sel]
+        assert len(ids) == len(set(ids)) == (6 if k == 0 else 4)
+        assert not set(ids) & held_out and not set(ids) & seen  # never held out, never twice
+        seen |= set(ids)
+        assert {s["strategy"] for s in sel} == {"seed" if k == 0 else "hybrid"}
+        assert (d / "model" / "DONE").exists() and not (d / "model" / "checkpoints").exists()
+        assert json.loads((d / "eval.json").read_text())["n_items"] == 4
+        assert row["images"] == len(seen) and 0 <= row["accuracy"] <= 1
+        review = json.loads((d / "review.json").read_text())
+        assert (review["mode"], review["reason"], review["accepted"]) == ("on", "timeout", len(ids))
+        if k:
+            scores = lines(d / "scores.jsonl")
+            assert {"uncertainty", "diversity", "loss", "entropy", "margin"} <= set(scores[0])
+            assert len(scores) == 30 - len(seen) + 4  # the pool before this round's picks
+    # Round 0's hardest training images came back in round 1 as renamed variants.
+    hard0 = lines(out / "round-0" / "hard.jsonl")
+    assert len(hard0) == 2 and {h["variant"] for h in hard0} == {1}
+    train1 = list(Dataset.open(out / "round-1" / "train"))
+    variants = [r for r in train1 if r.metadata["active"]["variant"] == 1]
+    assert {r.metadata["synth"]["source_id"] for r in variants} == {h["id"] for h in hard0}
+    assert all(r.id.endswith("-v1") for r in variants)
+    assert rows[1]["samples"] == rows[0]["samples"] + 4 + len(variants)
+    assert not (out / "round-2" / "hard.jsonl").exists()  # nothing would train on it
+
+    metrics = json.loads((tmp_path / "al.json").read_text())
+    assert list(metrics["runs"]["hybrid/seed-0"]) == ["round-0", "round-1", "round-2"]
+    assert metrics["curves"]["hybrid"]["samples"] == [r["samples"] for r in rows]
+    assert (out / "plots" / "curve.csv").read_text().count("\n") == 4  # header + 3 rounds
+
+    import fiftyone as fo
+
+    ds = fo.load_dataset("t-al-flow")
+    assert {"round-1 selected", "round-2 selected", "hard examples", "wrong answers"} <= set(
+        ds.list_saved_views()
+    )
+    sel2 = {s["id"] for s in lines(out / "round-2" / "selected.jsonl")}
+    assert set(ds.load_saved_view("round-2 selected").values("vit_id")) == sel2
+    assert ds.load_saved_view("hard examples").count() >= 2
+    probed = ds.exists("al_probe_answers")
+    assert probed.count() > 0 and set(probed.distinct("al_probe_round")) <= {1, 2}
+
+    with get_client(sync_client=True) as client:
+        names = {t.name for t in client.read_task_runs()}
+    for phase in ("score", "select", "synth", "review", "train", "evaluate"):
+        assert {f"{phase}-round-1", f"{phase}-round-2"} <= names, phase
+    assert "hard-round-0" in names and "hard-round-2" not in names
+
+
+@pytest.mark.slow
+def test_vit_al_experiment_writes_curves_for_every_strategy_and_seed(
+    prefect_api,
+    al_data,
+    al_model,
+    tmp_path,
+    monkeypatch,
+    capsys,  # noqa: F811
+):
+    from flows.cli import main
+
+    monkeypatch.setenv("PREFECT_API_URL", prefect_api)
+    cfg = tiny_cfg(al_data, al_model, tmp_path / "unused", rounds=1, hard_top=1)
+    experiment = {
+        "seeds": [0, 1],
+        "out": str(tmp_path / "exp"),
+        "metrics_path": str(tmp_path / "al_experiment.json"),
+        "png": str(tmp_path / "al_curves.png"),
+    }
+    params = write_params(tmp_path, asdict(cfg) | {"experiment": experiment})
+    argv = ["--params", str(params), "al", "experiment", "--strategies", "random", "diversity"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    printed = json.loads(out[out.index('{\n  "curves"') :])  # the command's summary, last
+    rep = json.loads((tmp_path / "al_experiment.json").read_text())
+    assert set(rep["runs"]) == {f"{s}/seed-{n}" for s in ("random", "diversity") for n in (0, 1)}
+    for seed in (0, 1):
+        # Both strategies continue from the same seed round: same seed set, same model.
+        seed_ids = lines(tmp_path / "exp" / f"seed-{seed}" / "seed" / "round-0" / "selected.jsonl")
+        assert (
+            rep["runs"][f"random/seed-{seed}"]["round-0"]
+            == rep["runs"][f"diversity/seed-{seed}"]["round-0"]
+        )
+        assert len(seed_ids) == 6
+        assert not (tmp_path / "exp" / f"seed-{seed}" / "random" / "round-0").exists()
+    c = rep["curves"]["diversity"]
+    assert c["seeds"] == 2 and len(c["mean"]) == 2 and c["min"][1] <= c["mean"][1] <= c["max"][1]
+    assert set(rep["vs_random"]) == {"diversity"}
+    assert (tmp_path / "al_curves.png").stat().st_size > 10_000
+    csv = (tmp_path / "exp" / "plots" / "random.csv").read_text().splitlines()
+    assert csv[0] == "round,samples,accuracy,accuracy_min,accuracy_max" and len(csv) == 3
+    assert printed["final"] == rep["final"] and printed["vs_random"] == rep["vs_random"]

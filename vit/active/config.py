@@ -1,0 +1,69 @@
+"""ActiveConfig: the knobs of the active-learning loop (params.yaml `active`), TRL style.
+
+from vit.config import build, section
+cfg = build(ActiveConfig, section("active"))
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+STRATEGIES = ("random", "uncertainty", "diversity", "hybrid")
+MEASURES = ("loss", "entropy", "margin")
+REVIEW_MODES = ("off", "publish", "on")
+
+
+def _f(default: Any, help: str) -> Any:
+    if isinstance(default, list | dict):
+        return field(default_factory=lambda d=default: type(d)(d), metadata={"help": help})
+    return field(default=default, metadata={"help": help})
+
+
+@dataclass
+class ActiveConfig:
+    """One active-learning run: the pool, the strategy, the budget and how each round trains."""
+
+    strategy: str = _f("hybrid", f"selection strategy: one of {STRATEGIES}")
+    budget: int = _f(100, "images selected (and synthesized for) per round")
+    rounds: int = _f(3, "selection rounds after the seed round")
+    seed_size: int = _f(100, "images drawn at random for round 0 (the seed set)")
+    seed: int = _f(0, "seeds the seed set, random selection and k-means")
+    data: str = _f("data/deduped/scenes", "curated + deduplicated dataset: pool and test split")
+    base_model: str = _f("data/model/align/model", "model round 0 starts from (stage 1)")
+    out: str = _f("data/active", "rounds go to OUT/round-K")
+    metrics_path: str = _f("metrics/al.json", "accuracy per round (dvc metrics); '' = none")
+    steps: int = _f(200, "optimizer steps per round (warm start from the last round)")
+    lr: float = _f(5e-4, "peak learning rate per round")
+    batch_size: int = _f(16, "training batch size")
+    train: dict = _f({}, "more TrainConfig fields for every round (stage is always instruct)")
+    synth: dict = _f({}, "SynthConfig fields over params.yaml's `synthesize` section")
+    measure: str = _f("loss", f"uncertainty from the probe answers: one of {MEASURES}")
+    probes_per_image: int = _f(4, "probe questions asked per pool image when scoring")
+    score_batch_size: int = _f(32, "sequences per forward pass when scoring")
+    hard_top: int = _f(20, "after a round, this many highest-loss training images get a variant")
+    hard_cap: int = _f(2, "extra instruction variants per image at most")
+    eval_per_image: int = _f(4, "probe questions per test image")
+    eval_limit: int = _f(0, "evaluate on at most this many items; 0 = all")
+    eval_max_new_tokens: int = _f(16, "greedy answer length at evaluation")
+    cache_root: str = _f(".cache/embeddings", "content-hash cache of the vlm embeddings")
+    device: str = _f("cpu", "device for scoring and embedding: cpu, cuda, auto")
+    review: str = _f("off", "off; publish (fields + views in FiftyOne); on (publish and wait)")
+    review_dataset: str = _f("vitflow", "FiftyOne dataset the round is published to")
+    review_timeout: float = _f(600.0, "seconds to wait for `round-done` before accepting")
+    review_poll: float = _f(5.0, "seconds between two reads of the reviewers' tags")
+
+    def __post_init__(self) -> None:
+        if self.strategy not in STRATEGIES:
+            raise ValueError(f"strategy {self.strategy!r}: choose from {STRATEGIES}")
+        if self.measure not in MEASURES:
+            raise ValueError(f"measure {self.measure!r}: choose from {MEASURES}")
+        if isinstance(self.review, bool):  # YAML reads a bare `on` / `off` as a boolean
+            self.review = "on" if self.review else "off"
+        if self.review not in REVIEW_MODES:
+            raise ValueError(f"review {self.review!r}: choose from {REVIEW_MODES}")
+        if self.budget < 1 or self.seed_size < 1 or self.rounds < 0:
+            raise ValueError("need budget >= 1, seed_size >= 1 and rounds >= 0")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)

@@ -1,0 +1,307 @@
+"""The active-learning rounds, each phase a resumable step over files.
+
+    from vit.active.loop import run_loop
+    rows = run_loop(ActiveConfig(), synth=SynthConfig.from_dict(section("synthesize")))
+
+Round 0 synthesizes a random seed set of `seed_size` pool images and tunes `base_model` on
+it. Round k >= 1: `score` the pool with round k-1's model, `select` B images, `synth`
+instructions for them, `review` (off: all accepted; see vit.active.review), `train` warm from
+round k-1's model on everything accepted so far plus the extra variants of round k-1's
+hardest images, `evaluate` on the fixed test split, then `hard`: the training images with
+the highest loss under the new model get one more instruction variant (for round k+1).
+
+    OUT/run.json                what the rounds were made with; a change clears them
+    OUT/round-K/scores.jsonl    per pool image: uncertainty (loss/entropy/margin), diversity
+    OUT/round-K/selected.jsonl  id, score, strategy
+    OUT/round-K/synth/          the synth stage's input, output and metrics for the selection
+    OUT/round-K/review.json     accepted / rejected / fixed, and why the round closed
+    OUT/round-K/accepted/       the round's new training records (a dataset)
+    OUT/round-K/train/          the whole training set of the round (a dataset)
+    OUT/round-K/model/          history, loss.png, model/ and the DONE marker (summary)
+    OUT/round-K/eval.json       evaluate_model's report (+ eval/: items, predictions)
+    OUT/round-K/hard.jsonl      (id, loss, variant) fed back; hard/: their synth runs
+    OUT/round-K/summary.json    the round's row of metrics/al.json
+
+Resume: each phase skips when its output is complete (selected.jsonl, accepted/ and train/
+manifests, model/DONE, eval.json, hard.jsonl, all written last), synthesis is served by the
+synth cache, and a training killed mid-way resumes from its last checkpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from vit.active import data as al_data
+from vit.active.config import ActiveConfig
+from vit.active.strategies import Context, Pick, Scores, get_strategy
+from vit.records import Dataset, Record, atomic_write_text, write_dataset, write_json
+
+PHASES = ("score", "select", "synth", "review", "train", "evaluate", "hard")
+DONE = "DONE"
+# Fields that do not change what a round computes: changing them keeps finished rounds.
+NOT_FINGERPRINTED = ("rounds", "out", "metrics_path", "cache_root", "device", "review_dataset")
+NOT_FINGERPRINTED += ("review_timeout", "review_poll")
+
+Call = Callable[[str, Callable[[int], Any], int], Any]
+After = Callable[[str, int, Any], None]
+
+
+class Loop:
+    """One run of the loop: its folders, the pool, and one method per phase."""
+
+    def __init__(self, cfg: ActiveConfig, synth: Any = None, seed_round: str | Path | None = None):
+        from vit.synth.config import SynthConfig
+
+        self.cfg, self.out = cfg, Path(cfg.out)
+        self.synth_cfg = synth if isinstance(synth, SynthConfig) else SynthConfig(**(synth or {}))
+        self.seed_round = Path(seed_round) if seed_round else None
+        self.ds = Dataset.open(cfg.data)
+        self.records = {r.id: r for r in self.ds}
+        self.train_ids = [i for i, r in self.records.items() if r.split == "train" and r.image]
+        self.strategy = get_strategy(cfg.strategy)
+
+    # --- folders and state ----------------------------------------------------------------
+
+    def dir(self, k: int) -> Path:
+        if k == 0 and self.seed_round is not None:
+            return self.seed_round
+        return self.out / f"round-{k}"
+
+    def model(self, k: int) -> str:
+        return self.cfg.base_model if k < 0 else str(self.dir(k) / "model" / "model")
+
+    def taken(self, k: int) -> list[str]:
+        """Images selected before round k (the seed set included)."""
+        return [i for j in range(k) for i in al_data.read_selection(self.dir(j))]
+
+    def pool(self, k: int) -> list[Record]:
+        taken = set(self.taken(k))
+        return [self.records[i] for i in self.train_ids if i not in taken]
+
+    def prepare(self) -> None:
+        """Keep finished rounds only if they were made with the same settings and inputs."""
+        stamp = self.fingerprint()
+        path = self.out / "run.json"
+        old = json.loads(path.read_text()) if path.exists() else None
+        if old is not None and old.get("fingerprint") != stamp["fingerprint"]:
+            for d in self.out.glob("round-*"):
+                shutil.rmtree(d)
+        write_json(path, stamp)
+
+    def fingerprint(self) -> dict[str, Any]:
+        cfg = {k: v for k, v in asdict(self.cfg).items() if k not in NOT_FINGERPRINTED}
+        return al_data.run_fingerprint(cfg, self.synth_cfg, self.ds, self.seed_round)
+
+    def skip(self, k: int) -> bool:
+        """Round 0 of a shared seed round is someone else's: read it, never redo it."""
+        return k == 0 and self.seed_round is not None
+
+    # --- phases ---------------------------------------------------------------------------
+
+    def score(self, k: int) -> dict[str, Any]:
+        d = self.dir(k)
+        if k == 0 or (d / "scores.jsonl").exists():
+            return {"skipped": True}
+        labeled = [self.records[i] for i in self.taken(k)]
+        ctx = Context(
+            model=self.model(k - 1),
+            image_root=self.ds.image_root,
+            labeled=labeled,
+            measure=self.cfg.measure,
+            probes_per_image=self.cfg.probes_per_image,
+            batch_size=self.cfg.score_batch_size,
+            device=self.cfg.device,
+            cache_root=self.cfg.cache_root or None,
+            seed=self.cfg.seed + k,
+        )
+        scores = self.strategy.score(self.pool(k), ctx)
+        scores.save(d)
+        return {"pool": len(scores.ids), "columns": sorted(scores.values)}
+
+    def select(self, k: int) -> dict[str, Any]:
+        d = self.dir(k)
+        if (d / al_data.SELECTED).exists():
+            return {"selected": len(al_data.read_selection(d)), "skipped": True}
+        rng = np.random.default_rng([self.cfg.seed, k])
+        if k == 0:
+            ids = [r.id for r in self.pool(0)]
+            n = min(self.cfg.seed_size, len(ids))
+            picks = [Pick(ids[i], 0.0) for i in rng.choice(len(ids), n, replace=False)]
+            return {"selected": len(al_data.write_selection(d, picks, "seed"))}
+        picks = self.strategy.select(Scores.load(d), self.cfg.budget, rng)
+        return {"selected": len(al_data.write_selection(d, picks, self.cfg.strategy))}
+
+    def selected(self, k: int) -> list[Record]:
+        return [self.records[i] for i in al_data.read_selection(self.dir(k))]
+
+    def synth(self, k: int) -> dict[str, Any]:
+        if self.skip(k):
+            return {"skipped": True}
+        folder = self.dir(k) / "synth"
+        m = al_data.synthesize_for(self.selected(k), self.ds.image_root, folder, self.synth_cfg)
+        run = m["run"]
+        return {
+            "records": m["total"]["final"],
+            "sent": run["sent"],
+            "cache_hits": run["cache_hits"],
+        }
+
+    def review(self, k: int) -> dict[str, Any]:
+        d = self.dir(k)
+        if self.skip(k) or (d / "accepted" / "vitflow.json").exists():
+            return json.loads((d / "review.json").read_text())
+        recs = al_data.synthesized(d / "synth", 0, {"round": k})
+        if self.cfg.review == "off":
+            decision: dict[str, Any] = {"mode": "off", "rejected": [], "fixed": []}
+            accepted = recs
+        else:
+            from vit.active.review import review_round
+
+            accepted, decision = review_round(self, k, recs)
+        decision["accepted"] = len(accepted)
+        write_json(d / "review.json", decision)
+        write_dataset(d / "accepted", accepted, self.ds.image_root)
+        return decision
+
+    def train_set(self, k: int) -> list[Record]:
+        """Round k-1's training set + round k's accepted records + round k-1's variants."""
+        recs = list(Dataset.open(self.dir(k) / "accepted"))
+        if k > 0:
+            recs = list(Dataset.open(self.dir(k - 1) / "train")) + recs
+            extras = self.dir(k - 1) / "extras"
+            recs += list(Dataset.open(extras)) if (extras / "vitflow.json").exists() else []
+        return recs
+
+    def train(self, k: int) -> dict[str, Any]:
+        from vit.train import TrainConfig, train
+
+        d = self.dir(k)
+        done = d / "model" / DONE
+        if done.exists():
+            return json.loads(done.read_text())
+        if not (d / "train" / "vitflow.json").exists():
+            write_dataset(d / "train", self.train_set(k), self.ds.image_root)
+        base = dict(max_steps=self.cfg.steps, lr=self.cfg.lr, batch_size=self.cfg.batch_size)
+        tc = TrainConfig(
+            **{**base, "seed": self.cfg.seed + k, **self.cfg.train, "stage": "instruct"}
+        )
+        summary = train(self.model(k - 1), str(d / "train"), str(d / "model"), tc)
+        summary = {k2: v for k2, v in summary.items() if k2 != "trainable_by_module"}
+        shutil.rmtree(d / "model" / "checkpoints", ignore_errors=True)  # only for resume
+        write_json(done, summary)
+        return summary
+
+    def evaluate(self, k: int) -> dict[str, Any]:
+        from vit.evaluate.run import evaluate_model
+
+        d = self.dir(k)
+        if not (d / "eval.json").exists():
+            evaluate_model(
+                self.model(k),
+                self.cfg.data,
+                d / "eval",
+                split="test",
+                per_image=self.cfg.eval_per_image,
+                limit=self.cfg.eval_limit or None,
+                max_new_tokens=self.cfg.eval_max_new_tokens,
+                metrics_path=d / "eval.json",
+                blind=False,
+            )
+        return {"overall": json.loads((d / "eval.json").read_text())["overall"]}
+
+    def hard(self, k: int) -> dict[str, Any]:
+        """Extra variants for the hardest training images (used by round k+1)."""
+        from vit.active.scoring import sample_losses
+
+        d = self.dir(k)
+        if self.skip(k) or (d / "hard.jsonl").exists() or self.cfg.hard_top <= 0:
+            return {"skipped": True}
+        train = list(Dataset.open(d / "train"))
+        losses = sample_losses(
+            self.model(k), train, self.ds.image_root, self.cfg.score_batch_size, self.cfg.device
+        )
+        hard = al_data.hardest_images(train, losses, self.cfg.hard_top, self.cfg.hard_cap)
+        extras: list[Record] = []
+        for v in sorted({h[2] for h in hard}):
+            recs = [self.records[s] for s, _, hv in hard if hv == v]
+            folder = d / "hard" / f"v{v}"
+            al_data.synthesize_for(recs, self.ds.image_root, folder, self.synth_cfg, v)
+            extras += al_data.synthesized(folder, v, {"round": k, "hard": True})
+        write_dataset(d / "extras", extras, self.ds.image_root)
+        rows = [{"id": s, "loss": loss, "variant": v} for s, loss, v in hard]
+        atomic_write_text(d / "hard.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
+        return {"images": len(hard), "records": len(extras)}
+
+    # --- the round's row ------------------------------------------------------------------
+
+    def summary(self, k: int, seconds: dict[str, float]) -> dict[str, Any]:
+        d = self.dir(k)
+        report = json.loads((d / "eval.json").read_text())
+        train = list(Dataset.open(d / "train"))
+        done = json.loads((d / "model" / DONE).read_text())
+        row = {
+            "round": k,
+            "strategy": self.cfg.strategy if k else "seed",
+            "seed": self.cfg.seed,
+            "selected": len(al_data.read_selection(d)),
+            **al_data.count_summary(train),
+            "accuracy": report["overall"]["tuned"],
+            "majority": report["overall"].get("majority"),
+            "by_type": {t: v.get("tuned") for t, v in report["by_type"].items()},
+            "train_loss": done.get("train_loss"),
+        }
+        if not self.skip(k):
+            old = (
+                json.loads((d / "summary.json").read_text())
+                if (d / "summary.json").exists()
+                else {}
+            )
+            row["seconds"] = {**old.get("seconds", {}), **seconds}
+            write_json(d / "summary.json", row)
+        return row
+
+
+def _direct(name: str, fn: Callable[[int], Any], k: int) -> Any:
+    return fn(k)
+
+
+def run_loop(
+    cfg: ActiveConfig,
+    synth: Any = None,
+    seed_round: str | Path | None = None,
+    call: Call | None = None,
+    after: After | None = None,
+    on_round: Callable[[list[dict[str, Any]]], None] | None = None,
+    hard_last: bool = False,
+) -> list[dict[str, Any]]:
+    """Rounds 0..cfg.rounds; returns one row per round. `call(phase, fn, k)` runs each phase
+    (a Prefect task in flows/active.py); `after(phase, k, result)` is told when each phase
+    ends; `on_round(rows)` gets the rows so far after each round (metrics/al.json).
+    The last round's `hard` phase runs only with `hard_last` (a shared seed round: the runs
+    that continue from it train on its variants)."""
+    call = call or _direct
+    loop = Loop(cfg, synth, seed_round)
+    loop.prepare()
+    rows = []
+    for k in range(cfg.rounds + 1):
+        seconds = {}
+        for phase in PHASES:
+            t0 = time.perf_counter()
+            if phase == "hard" and k == cfg.rounds and not hard_last:
+                continue  # nothing trains on the last round's variants
+            result = call(phase, getattr(loop, phase), k)
+            seconds[phase] = round(time.perf_counter() - t0, 2)
+            if after is not None:
+                after(phase, k, result)
+        rows.append(loop.summary(k, seconds))
+        if on_round is not None:
+            on_round(rows)
+    return rows

@@ -1,0 +1,176 @@
+"""What the current model thinks of each image: probe-answer uncertainty, sample loss, embeddings.
+
+    stats = probe_scores("data/active/round-0/model", pool, image_root, per_image=4)
+    stats["scene-000123"]  # {"loss": 2.1, "entropy": 1.4, "margin": 0.62, "probes": 4}
+    losses = sample_losses(model, train_records, image_root)   # {record id: mean NLL}
+    X = image_embeddings(model, pool, image_root)               # the `vlm` embedder
+
+Probes are the evaluation's question kinds (count, color, shape, size, existence, position)
+asked about each pool image with the answer read off its annotations
+(`vit.evaluate.questions.make_eval_set`, which is only ever given train-split records
+here). One teacher-forced forward pass per batch gives, at the answer tokens:
+
+- `loss`: mean negative log-likelihood of the true short answer (+ end of turn);
+- `entropy`: mean entropy of the model's next-token distribution;
+- `margin`: 1 - (p1 - p2) at the first answer token, p1 >= p2 the two most likely tokens:
+  how close the model's own first answer word is to its runner-up.
+
+`entropy` and `margin` need no answer (classic label-free uncertainty); `loss` uses the
+annotation-derived answer the pool already has (only the instructions cost money), so it
+measures what the model gets wrong rather than where it hesitates. Per image the probe values
+are averaged. Everything runs batched under `torch.inference_mode` (CPU friendly).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from vit.records import IMAGE_TOKEN, Record, resolve_image
+
+STATS = ("loss", "entropy", "margin")
+
+
+def _device(device: str | None) -> str | None:
+    return None if device in (None, "", "auto") else device
+
+
+def probe_examples(
+    records: Sequence[Record], image_root: str | Path, per_image: int = 4, seed: int = 0
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """(collator examples, the record id of each): one two-turn exchange per probe."""
+    from vit.evaluate.questions import make_eval_set
+
+    examples, owners = [], []
+    for item in make_eval_set(records, seed=seed, per_image=per_image):
+        examples.append(
+            {
+                "id": item.id,
+                "image": str(resolve_image(image_root, item.image)),
+                "conversations": [
+                    {"from": "human", "value": f"{IMAGE_TOKEN}\n{item.question}"},
+                    {"from": "gpt", "value": item.answer},
+                ],
+            }
+        )
+        owners.append(item.record_id)
+    return examples, owners
+
+
+def token_stats(
+    model_path: str | Path,
+    examples: Sequence[dict[str, Any]],
+    batch_size: int = 32,
+    device: str | None = "cpu",
+    max_length: int = 256,
+) -> list[dict[str, float]]:
+    """{loss, entropy, margin} of each example's answer tokens under the model at `model_path`."""
+    import torch
+
+    from vit.model.build import load_model
+    from vit.model.collate import VLMCollator
+
+    model, processor = load_model(str(model_path), device=_device(device), dtype="float32")
+    model.eval()
+    collate = VLMCollator(processor, max_length)
+    out: list[dict[str, float]] = []
+    with torch.inference_mode():
+        for lo in range(0, len(examples), batch_size):
+            batch = collate(list(examples[lo : lo + batch_size]))
+            labels = batch.pop("labels").to(model.device)
+            inputs = {k: v.to(model.device) for k, v in batch.items()}
+            logits = model(**inputs).logits.float()
+            out += _batch_stats(logits, labels)
+    return out
+
+
+def _batch_stats(logits: Any, labels: Any) -> list[dict[str, float]]:
+    """Per row: mean NLL and entropy over labelled positions, margin at the first one."""
+    import torch
+
+    logp = torch.log_softmax(logits[:, :-1], dim=-1)
+    target = labels[:, 1:]
+    mask = target != -100
+    nll = -logp.gather(-1, target.clamp(min=0).unsqueeze(-1)).squeeze(-1)
+    ent = -(logp.exp() * logp).sum(-1)
+    rows = []
+    for i in range(len(labels)):
+        m = mask[i]
+        if not m.any():
+            rows.append({"loss": float("nan"), "entropy": float("nan"), "margin": float("nan")})
+            continue
+        first = int(m.nonzero()[0, 0])
+        top = logp[i, first].exp().topk(2).values
+        rows.append(
+            {
+                "loss": float(nll[i][m].mean()),
+                "entropy": float(ent[i][m].mean()),
+                "margin": float(1.0 - (top[0] - top[1])),
+            }
+        )
+    return rows
+
+
+def probe_scores(
+    model_path: str | Path,
+    records: Sequence[Record],
+    image_root: str | Path,
+    per_image: int = 4,
+    seed: int = 0,
+    batch_size: int = 32,
+    device: str | None = "cpu",
+) -> dict[str, dict[str, float]]:
+    """Per record id: the mean probe {loss, entropy, margin} and the number of probes.
+    A record with no probe (no boxed annotations) is left out."""
+    examples, owners = probe_examples(records, image_root, per_image, seed)
+    stats = token_stats(model_path, examples, batch_size, device) if examples else []
+    acc: dict[str, list[dict[str, float]]] = defaultdict(list)
+    for rid, s in zip(owners, stats, strict=True):
+        acc[rid].append(s)
+    return {
+        rid: {k: float(np.nanmean([s[k] for s in rows])) for k in STATS} | {"probes": len(rows)}
+        for rid, rows in acc.items()
+    }
+
+
+def sample_losses(
+    model_path: str | Path,
+    records: Sequence[Record],
+    image_root: str | Path,
+    batch_size: int = 32,
+    device: str | None = "cpu",
+) -> dict[str, float]:
+    """Mean NLL of each training record's assistant turns under the model (hardness)."""
+    examples = [
+        {
+            "id": r.id,
+            "image": str(resolve_image(image_root, r.image)) if r.image else None,
+            "conversations": r.conversations,
+        }
+        for r in records
+        if r.conversations
+    ]
+    stats = token_stats(model_path, examples, batch_size, device)
+    return {e["id"]: s["loss"] for e, s in zip(examples, stats, strict=True)}
+
+
+def image_embeddings(
+    model_path: str | Path,
+    records: Sequence[Record],
+    image_root: str | Path,
+    cache_root: str | Path | None = None,
+    device: str | None = "cpu",
+) -> np.ndarray:
+    """The `vlm` embedding (the tuned projector's output, mean-pooled) of each record's image;
+    cached by file content under the model's own key."""
+    from vit.embed import embed_images_cached, get_embedder
+
+    if not records:
+        return np.zeros((0, 0), dtype=np.float32)
+    emb = get_embedder("vlm", model=str(model_path), device=_device(device))
+    paths = [resolve_image(image_root, r.image) for r in records]
+    return embed_images_cached(emb, paths, cache_root=cache_root, progress=False)

@@ -1,0 +1,241 @@
+"""Selection strategies: each scores the unlabeled pool with the current model, then picks B.
+
+    s = get_strategy("hybrid")
+    scores = s.score(pool, Context(model="data/active/round-0/model/model", image_root=root,
+                                   labeled=train_records))
+    picks = s.select(scores, budget=100, rng=np.random.default_rng(0))   # [Pick(id, score)]
+
+| name          | score                                          | select                          |
+|---------------|------------------------------------------------|---------------------------------|
+| `random`      | nothing                                        | B drawn uniformly (seeded)      |
+| `uncertainty` | probe answers: loss / entropy / margin         | the B most uncertain            |
+| `diversity`   | `vlm` embeddings of pool and labeled images    | k-center greedy from the labeled|
+| `hybrid`      | both                                           | k-means into B clusters (FAISS), the most uncertain of each |
+
+Every strategy returns exactly B distinct ids of eligible pool records (an image and a split
+that is not `test` or `val`; a held-out record in the pool is ignored, never picked) and
+raises when the pool has fewer than B. `Scores` round-trips through a folder
+(`scores.jsonl` + `embeddings.npz`), so scoring and selecting are two resumable steps.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from vit.active import scoring
+from vit.active.kcenter import k_center_greedy
+from vit.records import Record, atomic_write_text
+
+HELD_OUT = ("test", "val")
+SCORES_FILE = "scores.jsonl"
+EMBEDDINGS_FILE = "embeddings.npz"
+
+
+@dataclass
+class Context:
+    """What scoring needs besides the pool: the current model and the labeled images."""
+
+    model: str | Path
+    image_root: str | Path
+    labeled: Sequence[Record] = ()
+    measure: str = "loss"
+    probes_per_image: int = 4
+    batch_size: int = 32
+    device: str | None = "cpu"
+    cache_root: str | Path | None = None
+    seed: int = 0
+
+
+@dataclass
+class Scores:
+    """Named per-id columns over the eligible pool, plus embeddings when a strategy used them."""
+
+    ids: list[str]
+    values: dict[str, np.ndarray] = field(default_factory=dict)
+    embeddings: np.ndarray | None = None  # pool rows, in `ids` order
+    labeled: np.ndarray | None = None  # the labeled images' rows (k-center's first centers)
+
+    def rows(self) -> list[dict[str, Any]]:
+        return [
+            {"id": rid, **{k: _num(v[i]) for k, v in self.values.items()}}
+            for i, rid in enumerate(self.ids)
+        ]
+
+    def save(self, folder: str | Path) -> None:
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        if self.embeddings is not None:
+            lab = self.labeled if self.labeled is not None else np.zeros((0, 0), np.float32)
+            np.savez(folder / EMBEDDINGS_FILE, pool=self.embeddings, labeled=lab)
+        text = "".join(json.dumps(r) + "\n" for r in self.rows())
+        atomic_write_text(folder / SCORES_FILE, text)  # last: the step's completion marker
+
+    @classmethod
+    def load(cls, folder: str | Path) -> Scores:
+        folder = Path(folder)
+        rows = [json.loads(line) for line in (folder / SCORES_FILE).read_text().splitlines()]
+        keys = [k for k in (rows[0] if rows else {}) if k != "id"]
+        values = {k: np.array([_nan(r.get(k)) for r in rows], dtype=np.float64) for k in keys}
+        out = cls([r["id"] for r in rows], values)
+        if (folder / EMBEDDINGS_FILE).exists():
+            with np.load(folder / EMBEDDINGS_FILE) as z:
+                out.embeddings, out.labeled = z["pool"], z["labeled"]
+        return out
+
+
+@dataclass(frozen=True)
+class Pick:
+    id: str
+    score: float
+
+
+def _num(x: Any) -> float | None:
+    x = float(x)
+    return None if np.isnan(x) else round(x, 6)
+
+
+def _nan(x: Any) -> float:
+    return float("nan") if x is None else float(x)
+
+
+def eligible(pool: Sequence[Record]) -> list[Record]:
+    """Pool records that may be selected: with an image, not in a held-out split."""
+    return [r for r in pool if r.image and (r.split or "") not in HELD_OUT]
+
+
+def _check_budget(n: int, budget: int) -> None:
+    if not 0 < budget <= n:
+        raise ValueError(f"budget {budget} for a pool of {n} eligible images")
+
+
+def _top(ids: list[str], v: np.ndarray, budget: int) -> list[Pick]:
+    """The `budget` highest values (NaN last; ties in pool order)."""
+    key = np.where(np.isnan(v), -np.inf, v)
+    order = np.argsort(-key, kind="stable")[:budget]
+    return [Pick(ids[i], float(v[i])) for i in order]
+
+
+class Strategy:
+    name = ""
+
+    def score(self, pool: Sequence[Record], ctx: Context) -> Scores:
+        return Scores([r.id for r in eligible(pool)])
+
+    def select(self, scores: Scores, budget: int, rng: np.random.Generator) -> list[Pick]:
+        raise NotImplementedError
+
+    def __call__(
+        self, pool: Sequence[Record], ctx: Context, budget: int, rng: np.random.Generator
+    ) -> list[Pick]:
+        return self.select(self.score(pool, ctx), budget, rng)
+
+
+class RandomStrategy(Strategy):
+    name = "random"
+
+    def select(self, scores: Scores, budget: int, rng: np.random.Generator) -> list[Pick]:
+        _check_budget(len(scores.ids), budget)
+        return [Pick(scores.ids[i], 0.0) for i in rng.choice(len(scores.ids), budget, False)]
+
+
+def _uncertainty(pool: list[Record], ctx: Context) -> dict[str, np.ndarray]:
+    stats = scoring.probe_scores(
+        ctx.model, pool, ctx.image_root, ctx.probes_per_image, ctx.seed, ctx.batch_size, ctx.device
+    )
+    nan = {k: float("nan") for k in scoring.STATS}
+    cols = {k: np.array([stats.get(r.id, nan)[k] for r in pool]) for k in scoring.STATS}
+    return {"uncertainty": cols[ctx.measure], **cols}
+
+
+def _embeddings(pool: list[Record], ctx: Context) -> tuple[np.ndarray, np.ndarray]:
+    both = [*pool, *[r for r in ctx.labeled if r.image]]
+    x = scoring.image_embeddings(ctx.model, both, ctx.image_root, ctx.cache_root, ctx.device)
+    return x[: len(pool)], x[len(pool) :]
+
+
+class UncertaintyStrategy(Strategy):
+    name = "uncertainty"
+
+    def score(self, pool: Sequence[Record], ctx: Context) -> Scores:
+        pool = eligible(pool)
+        return Scores([r.id for r in pool], _uncertainty(pool, ctx))
+
+    def select(self, scores: Scores, budget: int, rng: np.random.Generator) -> list[Pick]:
+        _check_budget(len(scores.ids), budget)
+        return _top(scores.ids, scores.values["uncertainty"], budget)
+
+
+class DiversityStrategy(Strategy):
+    name = "diversity"
+
+    def score(self, pool: Sequence[Record], ctx: Context) -> Scores:
+        from vit.active.kcenter import nearest_center_distances
+
+        pool = eligible(pool)
+        x, lab = _embeddings(pool, ctx)
+        dist = nearest_center_distances(x, lab) if len(pool) else np.zeros(0)
+        return Scores([r.id for r in pool], {"diversity": dist}, x, lab)
+
+    def select(self, scores: Scores, budget: int, rng: np.random.Generator) -> list[Pick]:
+        _check_budget(len(scores.ids), budget)
+        picks, start = k_center_greedy(scores.embeddings, budget, scores.labeled, rng)
+        return [Pick(scores.ids[i], float(start[i])) for i in picks]
+
+
+class HybridStrategy(Strategy):
+    """Uncertainty within diversity: B k-means clusters of the pool embeddings, the most
+    uncertain image of each; clusters left empty by k-means are filled by uncertainty."""
+
+    name = "hybrid"
+
+    def score(self, pool: Sequence[Record], ctx: Context) -> Scores:
+        pool = eligible(pool)
+        scores = DiversityStrategy().score(pool, ctx)
+        scores.values.update(_uncertainty(pool, ctx))
+        return scores
+
+    def select(self, scores: Scores, budget: int, rng: np.random.Generator) -> list[Pick]:
+        _check_budget(len(scores.ids), budget)
+        u = np.where(np.isnan(scores.values["uncertainty"]), -np.inf, scores.values["uncertainty"])
+        labels = kmeans_labels(scores.embeddings, budget, int(rng.integers(2**31)))
+        chosen: list[int] = []
+        for c in range(budget):
+            members = np.flatnonzero(labels == c)
+            if len(members):
+                chosen.append(int(members[np.argmax(u[members])]))
+        taken = set(chosen)
+        rest = [i for i in np.argsort(-u, kind="stable") if i not in taken]
+        chosen += [int(i) for i in rest[: budget - len(chosen)]]
+        v = scores.values["uncertainty"]
+        return [Pick(scores.ids[i], float(v[i])) for i in chosen]
+
+
+def kmeans_labels(x: np.ndarray, k: int, seed: int) -> np.ndarray:
+    """Cluster of each row: FAISS k-means with k clusters (k <= rows)."""
+    import faiss
+
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    if k >= len(x):
+        return np.arange(len(x))
+    km = faiss.Kmeans(x.shape[1], k, niter=20, seed=seed, verbose=False, min_points_per_centroid=1)
+    km.train(x)
+    _, assign = km.index.search(x, 1)
+    return assign[:, 0]
+
+
+STRATEGIES: dict[str, type[Strategy]] = {
+    s.name: s for s in (RandomStrategy, UncertaintyStrategy, DiversityStrategy, HybridStrategy)
+}
+
+
+def get_strategy(name: str) -> Strategy:
+    try:
+        return STRATEGIES[name]()
+    except KeyError:
+        raise ValueError(f"unknown strategy {name!r}; choose one of {tuple(STRATEGIES)}") from None
