@@ -47,4 +47,9 @@ bench: $(STAMP)
 	$(BIN)/python bench/synth.py
 
 clean-data:
-	rm -rf data/raw data/ingested data/curated data/deduped data/synth data/synth_cache data/export metrics
+	# keep the .gitignore files DVC writes inside the output folders (they are git-tracked)
+	for d in data/raw data/ingested data/curated data/deduped data/synth data/export; do \
+		find $$d -mindepth 1 -maxdepth 1 ! -name .gitignore -exec rm -rf {} + 2>/dev/null; done; true
+	rm -rf data/synth_cache
+	# metrics/al_experiment.json comes from `vit al experiment`, not from the demo: keep it
+	find metrics -name '*.json' ! -name al_experiment.json -delete 2>/dev/null || true

@@ -126,3 +126,25 @@ def test_hybrid_takes_the_most_uncertain_of_each_cluster(scored):
 def test_unknown_strategy():
     with pytest.raises(ValueError, match="unknown strategy"):
         get_strategy("oracle")
+
+
+def test_scoring_uses_the_models_own_context_length(al_model, al_data):
+    """A training record longer than the collator's old fixed 256 tokens, but inside the
+    model's context, is scored, not refused (the demo's longest detail is 257 tokens)."""
+    from vit.active.scoring import probe_examples, token_stats
+    from vit.model.build import load_model
+
+    model, _ = load_model(str(al_model), device="cpu", dtype="float32")
+    context = int(model.config.text_config.max_position_embeddings)
+    image_root = Dataset.open(al_data).image_root
+    records = [r for r in Dataset.open(al_data) if r.split == "train"][:1]
+    (example,), _ = probe_examples(records, image_root, per_image=1)
+    long_answer = " ".join(["red"] * 40)
+    example = {
+        **example,
+        "conversations": [example["conversations"][0], {"from": "gpt", "value": long_answer}],
+    }
+    (stats,) = token_stats(al_model, [example])
+    assert stats["loss"] > 0
+    with pytest.raises(ValueError, match="max_length"):
+        token_stats(al_model, [example], max_length=context // 4)

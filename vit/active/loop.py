@@ -225,8 +225,17 @@ class Loop:
         if self.skip(k) or (d / "hard.jsonl").exists() or self.cfg.hard_top <= 0:
             return {"skipped": True}
         train = list(Dataset.open(d / "train"))
+        from vit.train import TrainConfig
+
+        # Score with the length the round trained with: every training record fits it.
+        max_length = int(self.cfg.train.get("max_length", TrainConfig().max_length))
         losses = sample_losses(
-            self.model(k), train, self.ds.image_root, self.cfg.score_batch_size, self.cfg.device
+            self.model(k),
+            train,
+            self.ds.image_root,
+            self.cfg.score_batch_size,
+            self.cfg.device,
+            max_length=max_length,
         )
         hard = al_data.hardest_images(train, losses, self.cfg.hard_top, self.cfg.hard_cap)
         extras: list[Record] = []

@@ -66,9 +66,11 @@ def token_stats(
     examples: Sequence[dict[str, Any]],
     batch_size: int = 32,
     device: str | None = "cpu",
-    max_length: int = 256,
+    max_length: int | None = None,
 ) -> list[dict[str, float]]:
-    """{loss, entropy, margin} of each example's answer tokens under the model at `model_path`."""
+    """{loss, entropy, margin} of each example's answer tokens under the model at `model_path`.
+    `max_length` None: the model's own context (what it was trained with), so no training
+    record is refused for length when it is scored."""
     import torch
 
     from vit.model.build import load_model
@@ -76,7 +78,8 @@ def token_stats(
 
     model, processor = load_model(str(model_path), device=_device(device), dtype="float32")
     model.eval()
-    collate = VLMCollator(processor, max_length)
+    text = getattr(model.config, "text_config", model.config)
+    collate = VLMCollator(processor, max_length or int(text.max_position_embeddings))
     out: list[dict[str, float]] = []
     with torch.inference_mode():
         for lo in range(0, len(examples), batch_size):
@@ -143,8 +146,10 @@ def sample_losses(
     image_root: str | Path,
     batch_size: int = 32,
     device: str | None = "cpu",
+    max_length: int | None = None,
 ) -> dict[str, float]:
-    """Mean NLL of each training record's assistant turns under the model (hardness)."""
+    """Mean NLL of each training record's assistant turns under the model (hardness);
+    `max_length` should be the one the model was trained with (None: its context)."""
     examples = [
         {
             "id": r.id,
@@ -154,7 +159,7 @@ def sample_losses(
         for r in records
         if r.conversations
     ]
-    stats = token_stats(model_path, examples, batch_size, device)
+    stats = token_stats(model_path, examples, batch_size, device, max_length)
     return {e["id"]: s["loss"] for e, s in zip(examples, stats, strict=True)}
 
 
