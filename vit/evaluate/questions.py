@@ -27,8 +27,8 @@ from pathlib import Path
 import numpy as np
 
 from vit.records import Annotation, Record, atomic_write_text
-from vit.synth.backends.grounded import Facts
-from vit.synth.vocab import COLORS, SHAPES, SIZES, article, noun_of
+from vit.synth.backends.grounded import Facts, ask_attribute, ask_side
+from vit.synth.vocab import COLORS, SHAPES, article, noun_of
 
 QTYPES = ("count", "color", "shape", "size", "existence", "position", "digit")
 DETAIL = "detail"  # free-text descriptions, scored with a text metric, not exact match
@@ -45,12 +45,6 @@ POSITION_QS = {
     "y": ("Is the {ra} above or below the {rb}?",),
 }
 DIGIT_QS = ("Which handwritten digit is this?", "What digit can you see in this picture?")
-ANSWER_OF_RELATION = {
-    "to the left of": "left",
-    "to the right of": "right",
-    "above": "above",
-    "below": "below",
-}
 
 
 @dataclass(frozen=True)
@@ -86,33 +80,15 @@ def count_qa(f: Facts) -> QA:
 
 
 def color_qa(f: Facts) -> QA:
-    named = [(a, r) for a in f.anns if a.color and (r := f.ref(a, ("color",)))]
-    if not named:
-        return None
-    a, r = f.pick(named)
-    return f.pick(COLOR_QS).format(r=r), a.color
+    return ask_attribute(f, "color", COLOR_QS)
 
 
 def shape_qa(f: Facts) -> QA:
-    # Named by color (and size): the noun is the generic `object`, so the shape is not given away.
-    named = [
-        (a, " ".join(m))
-        for a in f.anns
-        for m in ([a.color], [a.size, a.color])
-        if a.shape and None not in m and f.count(m, "shape") == 1
-    ]
-    if not named:
-        return None
-    a, r = f.pick(named)
-    return f.pick(SHAPE_QS).format(r=r), a.shape
+    return ask_attribute(f, "shape", SHAPE_QS)
 
 
 def size_qa(f: Facts) -> QA:
-    named = [(a, r) for a in f.anns if a.size in SIZES and (r := f.ref(a, ("size",)))]
-    if not named:
-        return None
-    a, r = f.pick(named)
-    return f.pick(SIZE_QS).format(r=r), a.size
+    return ask_attribute(f, "size", SIZE_QS)
 
 
 def existence_qa(f: Facts, want_yes: bool) -> QA:
@@ -130,13 +106,7 @@ def existence_qa(f: Facts, want_yes: bool) -> QA:
 
 
 def position_qa(f: Facts) -> QA:
-    pairs = f.strict_pairs()
-    if not pairs:
-        return None
-    a, rel, b = f.pick(pairs)
-    axis = "x" if rel in ("to the left of", "to the right of") else "y"
-    q = f.pick(POSITION_QS[axis]).format(ra=f.ref(a), rb=f.ref(b))
-    return q, ANSWER_OF_RELATION[rel]
+    return ask_side(f, POSITION_QS)
 
 
 SCENE_ASKERS: dict[str, Callable[[Facts], QA]] = {

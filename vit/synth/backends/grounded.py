@@ -92,6 +92,48 @@ class Facts:
         ]
 
 
+SIDE_WORD = {
+    "to the left of": "left",
+    "to the right of": "right",
+    "above": "above",
+    "below": "below",
+}
+
+
+def named_for(f: Facts, attr: str) -> list[tuple[Annotation, str]]:
+    """(object, name) pairs whose name does not give `attr` away: color and size by the
+    shortest unique reference without that attribute; shape by color (and size) with the
+    generic noun `object`, so the shape is not in the question."""
+    if attr == "shape":
+        return [
+            (a, " ".join(m))
+            for a in f.anns
+            for m in ([a.color], [a.size, a.color])
+            if a.shape and None not in m and f.count(m, "shape") == 1
+        ]
+    valid = (lambda a: a.color) if attr == "color" else (lambda a: a.size in ("small", "large"))
+    return [(a, r) for a in f.anns if valid(a) and (r := f.ref(a, (attr,)))]
+
+
+def ask_attribute(f: Facts, attr: str, templates) -> tuple[str, str] | None:
+    """`What color is the {r}?` -> `red`: one uniquely named object, a template, its value."""
+    named = named_for(f, attr)
+    if not named:
+        return None
+    a, r = f.pick(named)
+    return f.pick(templates).format(r=r), getattr(a, attr)
+
+
+def ask_side(f: Facts, templates_by_axis: dict) -> tuple[str, str] | None:
+    """`Is the {ra} left or right of the {rb}?` -> `left`, over strict relations only."""
+    pairs = f.strict_pairs()
+    if not pairs:
+        return None
+    a, rel, b = f.pick(pairs)
+    axis = "x" if rel in ("to the left of", "to the right of") else "y"
+    return f.pick(templates_by_axis[axis]).format(ra=f.ref(a), rb=f.ref(b)), SIDE_WORD[rel]
+
+
 def where(a: Annotation) -> str:
     r = region(a.box)
     return "the center of the image" if r == "center" else f"the {r} part of the image"

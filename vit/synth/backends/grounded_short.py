@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from vit.synth.backends.grounded import Facts
-from vit.synth.vocab import COLORS, SHAPES, SIZES, article, noun_of
+from vit.synth.backends.grounded import Facts, ask_attribute, ask_side
+from vit.synth.vocab import COLORS, SHAPES, article, noun_of
 
 QA = tuple[str, str] | None
 SHORT_PROMPT = "Answer each question with a single word or number."
@@ -75,12 +75,6 @@ _SIDE = {
         "Is the {ra} placed above or below the {rb}?",
     ),
 }
-_SIDE_WORD = {
-    "to the left of": "left",
-    "to the right of": "right",
-    "above": "above",
-    "below": "below",
-}
 
 
 def count_short(f: Facts) -> QA:
@@ -99,32 +93,15 @@ def count_short(f: Facts) -> QA:
 
 
 def color_short(f: Facts) -> QA:
-    named = [(a, r) for a in f.anns if a.color and (r := f.ref(a, ("color",)))]
-    if not named:
-        return None
-    a, r = f.pick(named)
-    return f.pick(_COLOR).format(r=r), a.color
+    return ask_attribute(f, "color", _COLOR)
 
 
 def shape_short(f: Facts) -> QA:
-    named = [
-        (a, " ".join(m))
-        for a in f.anns
-        for m in ([a.color], [a.size, a.color])
-        if a.shape and None not in m and f.count(m, "shape") == 1
-    ]
-    if not named:
-        return None
-    a, r = f.pick(named)
-    return f.pick(_SHAPE).format(r=r), a.shape
+    return ask_attribute(f, "shape", _SHAPE)
 
 
 def size_short(f: Facts) -> QA:
-    named = [(a, r) for a in f.anns if a.size in SIZES and (r := f.ref(a, ("size",)))]
-    if not named:
-        return None
-    a, r = f.pick(named)
-    return f.pick(_SIZE).format(r=r), a.size
+    return ask_attribute(f, "size", _SIZE)
 
 
 def exist_short(f: Facts) -> QA:
@@ -143,12 +120,7 @@ def exist_short(f: Facts) -> QA:
 
 
 def side_short(f: Facts) -> QA:
-    pairs = f.strict_pairs()
-    if not pairs:
-        return None
-    a, rel, b = f.pick(pairs)
-    axis = "x" if rel in ("to the left of", "to the right of") else "y"
-    return f.pick(_SIDE[axis]).format(ra=f.ref(a), rb=f.ref(b)), _SIDE_WORD[rel]
+    return ask_side(f, _SIDE)
 
 
 ASKERS: tuple[Callable[[Facts], QA], ...] = (
