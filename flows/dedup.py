@@ -1,8 +1,11 @@
 """Prefect flow for deduplication (`vit dedup IN --out OUT`).
 
-Dedup is global (every record against every other), so it is one coarse task: signatures
-are streamed shard by shard inside it and image embeddings are cached by content hash, so
-a rerun or an incremental run embeds only new images.
+Dedup is global (every record against every other), so the deciding is one coarse task;
+its expensive part, the image embedding, is per image, so it fans out first: one
+`embed-shard` task per input shard fills the content-hash embedding cache (on Dask workers
+with the Dask task runner), and the global task then finds every vector cached. A rerun or
+an incremental run embeds only new images. With `cache_root: ""` (no cache) the global
+task embeds by itself.
 
 The task's result is persisted under a key from content (the input's shards, the config,
 the overrides, the output path, the vit/dedup + vit/embed code; flows/caching.py): the
@@ -22,8 +25,9 @@ from flows.runtime import task_runner
 from vit.config import build
 from vit.dedup.groundtruth import score_output
 from vit.dedup.run import DedupConfig, dedup
+from vit.dedup.signatures import embed_shard
 from vit.overrides import load_overrides
-from vit.records import write_json
+from vit.records import Dataset, write_json
 
 
 def dedup_cache_key(context: Any, inputs: dict[str, Any]) -> str:
@@ -35,6 +39,21 @@ def dedup_cache_key(context: Any, inputs: dict[str, Any]) -> str:
 @task(name="dedup", cache_key_fn=dedup_cache_key, persist_result=True)
 def dedup_task(src: str, out: str, config: DedupConfig, overrides: dict) -> dict[str, Any]:
     return dedup(src, out, config, overrides, progress=True)
+
+
+@task(name="embed-shard")
+def embed_shard_task(src: str, shard: str, config: DedupConfig) -> dict[str, Any]:
+    return embed_shard(src, shard, config)
+
+
+def embed_shards(src: str, config: DedupConfig) -> dict[str, Any] | None:
+    """Fan the image embedding out per shard (None when dedup needs no cached embeddings)."""
+    if not config.cache_root or not {"semantic", "joint"} & set(config.methods):
+        return None
+    names = Dataset.open(src).shards
+    futures = [embed_shard_task.submit(src, name, config) for name in names]
+    done = [f.result() for f in futures]
+    return {"shards": len(done), "embedded": sum(d["embedded"] for d in done)}
 
 
 @flow(name="dedup", log_prints=True, task_runner=task_runner())
@@ -49,6 +68,7 @@ def dedup_flow(
     """Exact, near, semantic, joint and text dedup; leak-free splits by duplicate group."""
     config = build(DedupConfig, params, "params.yaml: dedup")
     whole = intact(out, ("duplicates.jsonl",))
+    fanned = embed_shards(src, config)
     run = dedup_task if whole else dedup_task.with_options(refresh_cache=True)
     # Submitted, not called: a call runs in the flow's own thread, a submit goes to the task
     # runner (a Dask worker with VIT_TASK_RUNNER=dask; see flows/runtime.py).
@@ -58,6 +78,8 @@ def dedup_flow(
     summary = dict(state.result())
     summary["cached"] = state.name == "Cached"
     summary.pop("config", None)
+    if fanned:
+        summary["embed_shards"] = fanned
     if defects and Path(defects).exists():
         summary["groundtruth"] = score_output(defects, out)
     if metrics_path:

@@ -87,16 +87,34 @@ def test_curate_on_dask_keeps_and_rejects_exactly_the_same(ingested, cluster, tm
 
 
 @pytest.mark.slow
-def test_dedup_on_dask_keeps_and_removes_exactly_the_same(ingested, cluster, tmp_path):
+def test_dedup_on_dask_embeds_per_shard_across_workers_and_decides_the_same(
+    ingested, cluster, tmp_path
+):
     from flows.curate import curate_flow
     from flows.dedup import dedup_flow
 
     curate_flow(src=str(ingested), out=str(tmp_path / "curated"))
-    kw = {"src": str(tmp_path / "curated"), "params": {"cache_root": ""}}  # both embed afresh
-    here = in_process(dedup_flow, out=str(tmp_path / "threads"), **kw)
-    there, workers, keys = on_dask(dedup_flow, cluster, out=str(tmp_path / "dask"), **kw)
-    assert [str(k).split("-")[0] for k in keys] == ["dedup_task"] and workers, keys
-    assert not here["cached"] and not there["cached"]
+    src = str(tmp_path / "curated")
+    n_shards = len(Dataset.open(src).shards)
+    images = {r["metadata"]["hashes"]["pixel"] for r in records(tmp_path / "curated")}
+
+    def params(name: str) -> dict:  # each run its own empty embedding cache: both embed afresh
+        return {"params": {"cache_root": str(tmp_path / f"cache-{name}")}}
+
+    here = in_process(dedup_flow, src=src, out=str(tmp_path / "threads"), **params("threads"))
+    there, workers, keys = on_dask(
+        dedup_flow, cluster, src=src, out=str(tmp_path / "dask"), **params("dask")
+    )
+    names = [str(k).split("-")[0] for k in keys]
+    assert sorted(names) == sorted(["embed_shard_task"] * n_shards + ["dedup_task"]), keys
+    assert workers == set(cluster[1].scheduler_info()["workers"])  # spread over both
+    for summary in (here, there):
+        # a copy in two shards may be embedded by both at once; the cache keeps one
+        assert summary["embed_shards"]["shards"] == n_shards
+        assert summary["embed_shards"]["embedded"] >= len(images)
+        assert not summary["cached"]
+    fresh = in_process(dedup_flow, src=src, out=str(tmp_path / "threads"), **params("threads"))
+    assert fresh["embed_shards"]["embedded"] == 0 and fresh["cached"]
 
     def decided(out: str) -> tuple[list, list]:
         kept = [(r["id"], r["split"]) for r in records(tmp_path / out)]

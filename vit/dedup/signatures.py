@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from vit.dedup.config import DedupConfig
-from vit.records import Dataset, Record, RecordError
+from vit.records import Dataset, Record, RecordError, read_shard
 
 BATCH = 1024  # records held in memory at once in pass 1
 
@@ -154,13 +155,49 @@ def text_embeddings(sig: Signatures, rows: np.ndarray, config: DedupConfig) -> n
 def image_embeddings(sig: Signatures, rows: np.ndarray, config: DedupConfig, progress: bool):
     """Image embeddings of `rows`, cached under curate's pixel hash (survives a re-save)."""
     from vit.embed import embed_images_cached
-    from vit.embed.cache import file_sha256
 
     emb = _embedder(config.embedder, config.embedder_kwargs)
     paths = [sig.paths[r] for r in rows]
-    keys = [
-        sig.pixel[r].tobytes().hex() if sig.pixel_ok[r] else file_sha256(p)
-        for r, p in zip(rows, paths, strict=True)
-    ]
+    keys = _image_keys(sig.pixel[rows], sig.pixel_ok[rows], paths)
     root = config.cache_root or None
     return embed_images_cached(emb, paths, keys, cache_root=root, progress=progress)
+
+
+def _image_keys(pixel: np.ndarray, pixel_ok: np.ndarray, paths: list) -> list[str]:
+    """The cache key of each image: curate's pixel hash, else the file's sha256."""
+    from vit.embed.cache import file_sha256
+
+    return [
+        px.tobytes().hex() if ok else file_sha256(p)
+        for px, ok, p in zip(pixel, pixel_ok, paths, strict=True)
+    ]
+
+
+def embed_shard(src: str | Path, shard: str, config: DedupConfig) -> dict[str, Any]:
+    """Embed the images of one input shard into the embedding cache, under the keys dedup
+    looks up: the fan-out half of dedup's embedding. Dedup is global, but its embedding is
+    per image, so the flow runs one of these per shard (on Dask workers when the task runner
+    is Dask) and the global task then finds every vector cached. Returns what it did."""
+    from vit.dedup.exact import digest_bytes
+    from vit.embed import embed_images_cached
+    from vit.embed.cache import EmbeddingCache
+
+    if not config.cache_root:
+        raise ValueError("embed_shard fills the embedding cache: set dedup.cache_root")
+    ds = Dataset.open(src)
+    if shard not in ds.shards:
+        raise ValueError(f"{src}: no shard {shard!r} in its manifest")
+    paths, pixels = [], []
+    for rec in read_shard(ds.path / shard):
+        path, hashes = _image_signature(rec, ds)
+        if path is not None:
+            paths.append(path)
+            pixels.append(hashes.get("pixel"))
+    pixel, pixel_ok = digest_bytes(pixels)
+    keys = _image_keys(pixel, pixel_ok, paths)
+    emb = _embedder(config.embedder, config.embedder_kwargs)
+    cache = EmbeddingCache(config.cache_root, emb.key)
+    new = sum(key not in cache for key in set(keys))
+    if new:
+        embed_images_cached(emb, paths, keys, cache_root=config.cache_root, progress=False)
+    return {"shard": shard, "images": len(paths), "embedded": new}
