@@ -6,7 +6,7 @@
 The stages, paths and params are the ones dvc.yaml wires (`dvc repro` stays the versioned
 way to run it; this flow is what a scheduler or a refresh that found retraining due starts):
 generate -> ingest -> curate -> dedup (scenes and digits) -> synthesize -> export ->
-build_model -> train_align -> train_instruct -> evaluate. Each stage is its own subflow, so
+build_model -> train_vision -> train_align -> train_instruct -> evaluate. Each stage is its own subflow, so
 the UI shows one run per stage; each keeps its resume behaviour (curate by shard, dedup by
 content-keyed cache, synth by its generation cache, training from its last checkpoint).
 """
@@ -25,6 +25,7 @@ STAGES = (
     "synthesize",
     "export",
     "build_model",
+    "train_vision",
     "train_align",
     "train_instruct",
     "evaluate",
@@ -160,7 +161,8 @@ _STEPS = {
     "synthesize": _synthesize,
     "export": _export,
     "build_model": _build_model,
-    "train_align": lambda d, m, p: _train("train_align", f"{d}/model/init", d, p),
+    "train_vision": lambda d, m, p: _train("train_vision", f"{d}/model/init", d, p),
+    "train_align": lambda d, m, p: _train("train_align", f"{d}/model/vision/model", d, p),
     "train_instruct": lambda d, m, p: _train("train_instruct", f"{d}/model/align/model", d, p),
     "evaluate": _evaluate,
 }

@@ -34,7 +34,7 @@ def repo(tmp_path, prefect_api) -> tuple[Path, dict]:
     params["digits"].update(limit=30)
     params["dedup"]["cache_root"] = str(tmp_path / "embcache")
     params["model"].update(image_size=32, vision_hidden=32, text_hidden=32)
-    for stage in ("train_align", "train_instruct"):
+    for stage in ("train_vision", "train_align", "train_instruct"):
         params[stage].update(max_steps=3, eval_steps=2, save_steps=2, batch_size=4)
     params["evaluate"]["per_image"] = 1
     params["active"].update(

@@ -64,13 +64,24 @@ def test_phrasing_varies(written) -> None:
     assert len(answers) >= 200
 
 
-def test_conversations_ask_every_kind_and_include_no_answers(written) -> None:
+EXISTS = re.compile(r"^(is there|do you see|can you spot|does the image contain)\b", re.I)
+
+
+def test_conversations_ask_every_kind_and_existence_as_often_yes_as_no(written) -> None:
     convs = [turns(k, t) for _, k, t in written if k == "conversation"][:500]
     assert all(4 <= len(c) <= 6 for c in convs)
-    assert all(any(a.lower().startswith("no") for _, a in c) for c in convs)
+    first_word = [
+        [a.lower().split(",")[0].split(".")[0] for q, a in c if EXISTS.match(q)] for c in convs
+    ]
+    assert all(words for words in first_word)  # every conversation asks whether X is there
+    replies = Counter(w for words in first_word for w in words)
+    assert set(replies) == {"yes", "no"}
+    # a set whose existence answers are mostly "no" teaches the model to say "no"
+    assert 0.4 < replies["yes"] / sum(replies.values()) < 0.6, replies
     asked = " ".join(q.lower() for c in convs for q, _ in c)
     for probe in ("how many", "what color", "where is", "to the left of", "above", "bigger"):
         assert probe in asked, probe
+    assert "left or to the right" in asked and "above or below" in asked  # side choices
 
 
 def test_few_shot_examples_are_grounded() -> None:

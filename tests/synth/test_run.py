@@ -36,7 +36,7 @@ def test_grounded_run_writes_llava_records_with_provenance(tmp_path) -> None:
         assert rec.conversations[0]["value"].startswith("<image>\n")
         assert rec.image == by_id[src_id].image and rec.annotations == by_id[src_id].annotations
         p = rec.metadata["synth"]
-        assert p["backend"] == "grounded" and p["model"] == "grounded-v1"
+        assert p["backend"] == "grounded" and p["model"] == "grounded-v2"
         assert p["type"] == kind and p["source_id"] == src_id
         assert p["template_hash"] == template_hash(kind) and len(p["cache_key"]) == 64
         assert p["sampling"]["temperature"] == 0.7 and p["time"]
@@ -57,6 +57,20 @@ def test_rerun_regenerates_nothing_and_rewrites_the_same_bytes(tmp_path) -> None
     # A fresh output folder from the same cache: every answer comes from the cache.
     fresh = synthesize(src, tmp_path / "out2", cfg, progress=False)
     assert fresh["run"]["sent"] == 0 and fresh["run"]["cache_hits"] == 12
+
+
+def test_a_new_writer_version_redoes_finished_shards(tmp_path) -> None:
+    from dataclasses import replace
+
+    src = dataset(tmp_path / "src", scenes(6, seed=2), shard_size=3)
+    cfg = SynthConfig(cache_dir=str(tmp_path / "cache"), dedup=False)
+    synthesize(src, tmp_path / "out", cfg, progress=False)
+    # the grounded writer's version is its model name ("grounded-v2"): a bump must not
+    # resume from the old writer's finished shards
+    m = synthesize(src, tmp_path / "out", replace(cfg, model="grounded-v9"), progress=False)
+    assert m["run"]["sent"] == 6
+    models = {r.metadata["synth"]["model"] for r in Dataset.open(tmp_path / "out")}
+    assert models == {"grounded-v9"}
 
 
 def test_type_plan_mix_and_exact_counts() -> None:

@@ -87,8 +87,12 @@ def killer(at: int):
 
 @pytest.mark.parametrize(
     "extra",
-    [{}, {"lora": True, "lora_r": 4, "lambda_img": 0.5, "stage": "instruct"}],
-    ids=["full", "lora+joint"],
+    [
+        {},
+        {"lora": True, "lora_r": 4, "lambda_img": 0.5, "stage": "instruct"},
+        {"stage": "vision", "lambda_patch": 1.0},
+    ],
+    ids=["full", "lora+joint", "vision"],
 )
 def test_resume_after_kill_continues_and_finishes(model_dir, scenes, tmp_path, extra):
     import torch

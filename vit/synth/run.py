@@ -241,7 +241,10 @@ def synthesize(
     cfg, out, t0 = config or SynthConfig(), Path(out), time.perf_counter()
     backend, cache = make_backend(cfg), Cache(cfg.cache_dir)
     run = _Run(cfg, backend, cache, progress)
-    jobs = shards.plan(src, out / "generated", shards.fingerprint(cfg.fingerprint()))
+    # The backend's resolved model too: a new writer version ("grounded-v2") or a default
+    # model redoes finished shards instead of resuming from the old writer's output.
+    fingerprint = {**cfg.fingerprint(), "backend_model": backend.model, "templates": run.hashes}
+    jobs = shards.plan(src, out / "generated", shards.fingerprint(fingerprint))
     pending = set(shards.pending(jobs))
     todo = [j for j in jobs if j in pending or report.failures(j) > 0]
     try:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-STAGES = ("align", "instruct")
+STAGES = ("vision", "align", "instruct")
 MODULES = ("vision", "projector", "lm")
 
 
@@ -23,7 +23,11 @@ def _f(default: Any, help: str) -> Any:
 class TrainConfig:
     """One training stage: what learns, how fast, for how long, and where it is saved."""
 
-    stage: str = _f("instruct", "'align' (captions, descriptions) or 'instruct' (conversations)")
+    stage: str = _f(
+        "instruct",
+        "'vision' (the tower alone, on the boxes' dense labels; vit.train.vision), 'align'"
+        " (captions, descriptions) or 'instruct' (conversations)",
+    )
     epochs: float = _f(1.0, "passes over the training split (max_steps wins when > 0)")
     max_steps: int = _f(-1, "optimizer steps to run; -1 = derived from epochs")
     lr: float = _f(2e-4, "peak learning rate (AdamW)")
@@ -69,6 +73,9 @@ class TrainConfig:
         "weight of the dense grounding loss (each patch predicts its object's color, shape"
         " and size from the records' boxes; vit.train.patch_head); 0 = off",
     )
+    hflip: bool = _f(
+        True, "vision stage: mirror every other epoch (per image), labels flipped with it"
+    )
     output_dir: str = _f("", "checkpoints folder; '' = OUT/checkpoints")
     resume: str = _f("auto", "'auto' = continue from the last checkpoint, 'never', or a path")
 
@@ -85,6 +92,12 @@ class TrainConfig:
             self.lora_targets = [t.strip() for t in self.lora_targets.split(",") if t.strip()]
         if self.lambda_text < 0 or self.lambda_img < 0 or self.lambda_patch < 0:
             raise ValueError("lambda_text, lambda_img and lambda_patch must be >= 0")
+        if self.stage == "vision" and self.lambda_patch <= 0:
+            raise ValueError(
+                "stage 'vision' learns from the dense patch loss alone: set lambda_patch > 0"
+            )
+        if self.stage == "vision" and (self.lora or self.lambda_img > 0):
+            raise ValueError("stage 'vision' trains the tower only: no lora, no lambda_img")
 
     def module_lr(self, module: str) -> float:
         """The learning rate of one module group."""

@@ -6,7 +6,8 @@
 Stage "align" learns to say what is in the image: one brief-caption exchange per record with
 captions (the caption shown cycles with the epoch, so every caption is seen over a run), and
 the record's own conversations when it is a detailed description (synth type "detail").
-Stage "instruct" uses every record's conversations as they are.
+Stage "instruct" uses every record's conversations as they are. Stage "vision" (the tower
+alone, vit.train.vision) takes every record with an image and at least one box.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from vit.records import IMAGE_TOKEN, Dataset, Record
+from vit.train.config import STAGES
 
 ALIGN_PROMPT = "Describe the image briefly."
 
@@ -37,7 +39,10 @@ def select(ds: Dataset, stage: str, split: str | None) -> list[Record]:
     for rec in ds:
         if split and rec.split != split:
             continue
-        if stage == "align":
+        if stage == "vision":
+            if rec.image and any(a.box for a in rec.annotations):
+                out.append(rec)
+        elif stage == "align":
             if rec.image and (rec.captions or (is_detail(rec) and rec.conversations)):
                 out.append(rec)
         elif rec.conversations:
@@ -54,8 +59,8 @@ class TrainData:
     """A map-style torch dataset (len + getitem) of collator examples; images stay on disk."""
 
     def __init__(self, path: str | Path, stage: str, split: str | None = None) -> None:
-        if stage not in ("align", "instruct"):
-            raise ValueError(f"stage {stage!r}: choose 'align' or 'instruct'")
+        if stage not in STAGES:
+            raise ValueError(f"stage {stage!r}: choose from {STAGES}")
         self.ds = Dataset.open(path)
         self.stage = stage
         self.split = split
@@ -78,6 +83,9 @@ class TrainData:
             "id": rec.id,
             "image": image,
             "conversations": self.conversations(rec),
+            # the vision stage's mirror augmentation: each image alternates by epoch, a
+            # function of (id, epoch) and not of an RNG, so a resumed run sees the same
+            "hflip": self.stage == "vision" and (_stable_offset(rec.id) + self.epoch) % 2 == 1,
             # boxes + attributes for the optional dense grounding loss (vit.train.patch_head)
             "annotations": [
                 {"box": a.box, "color": a.color, "shape": a.shape, "size": a.size}
@@ -87,6 +95,8 @@ class TrainData:
         }
 
     def conversations(self, rec: Record) -> list[dict[str, str]]:
+        if self.stage == "vision":
+            return []
         if self.stage == "instruct" or not rec.captions:
             return rec.conversations
         k = (_stable_offset(rec.id) + self.epoch) % len(rec.captions)

@@ -44,6 +44,8 @@ def trainable_modules(config: TrainConfig, scratch: bool) -> set[str]:
     """The modules whose weights learn in this stage (before LoRA and freeze_top_n)."""
     if config.freeze != "auto":
         return set(MODULES) - set(config.freeze)
+    if config.stage == "vision":
+        return {"vision"}
     if scratch:
         return set(MODULES)
     return {"projector"} if config.stage == "align" else {"projector", "lm"}

@@ -95,14 +95,19 @@ def make_trainer(
 
 
 def collator(model: Any, processor: Any, config: TrainConfig) -> Any:
-    """The VLM collator, plus per-patch labels when the dense grounding loss is on."""
+    """The VLM collator, plus per-patch labels when the dense grounding loss is on; images
+    and patch labels only for the vision stage."""
     from vit.model.collate import VLMCollator
+    from vit.train.vision import VisionCollator
 
+    vision = model.config.vision_config
+    grid = int(vision.image_size) // int(vision.patch_size)
+    if config.stage == "vision":
+        return VisionCollator(processor, grid, config.hflip)
     base = VLMCollator(processor, config.max_length)
     if config.lambda_patch <= 0:
         return base
-    vision = model.config.vision_config
-    return PatchLabelCollator(base, int(vision.image_size) // int(vision.patch_size))
+    return PatchLabelCollator(base, grid)
 
 
 def load_for_training(model_path: str, config: TrainConfig) -> tuple[Any, Any]:
@@ -210,6 +215,8 @@ def training_args(config: TrainConfig, output_dir: Path, has_eval: bool) -> Any:
         greater_is_better=False if has_eval else None,
         prediction_loss_only=True,
         remove_unused_columns=False,  # the collator needs id/image/conversations
+        # the vision stage's batches carry patch labels only: evaluate on those
+        label_names=["patch_labels"] if config.stage == "vision" else None,
         dataloader_num_workers=config.num_workers,
         dataloader_pin_memory=torch.cuda.is_available(),
         report_to="none",
@@ -257,6 +264,11 @@ def export(trainer: Any, processor: Any, model_path: str, out: Path, config: Tra
 
 def check_setup(trainer: Any, config: TrainConfig) -> None:
     """Refuse, before any step, what could not be exported at the end."""
+    if config.stage == "vision" and trainer.args.world_size > 1:
+        raise ValueError(
+            "stage 'vision' runs in one process (it calls the tower directly, outside DDP's "
+            "gradient sync); it is the small from-scratch tower's warm-up"
+        )
     if config.lora and trainer.is_fsdp_enabled:
         raise ValueError(
             "LoRA under FSDP: merging needs whole weights; use configs/accelerate/ddp.yaml or "

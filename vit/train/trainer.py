@@ -3,7 +3,8 @@
 - `create_optimizer`: AdamW over per-module parameter groups, each with its own learning
   rate (vision, projector, lm, and the joint head), no weight decay on biases and norms.
 - `compute_loss`: lambda_text x the model's loss, plus lambda_img x the image term when the
-  joint objective is on (vit.train.joint).
+  joint objective is on (vit.train.joint), plus lambda_patch x the dense patch loss; in the
+  vision stage the patch loss alone, from the tower (vit.train.vision).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from vit.train.freeze import param_groups
 from vit.train.joint import find_head, image_loss, image_token_id
 from vit.train.patch_head import PATCH_HEAD, capture_patch_features, patch_loss
 from vit.train.resume import TRAIN_CONFIG_FILE
+from vit.train.vision import tower_forward
 
 
 class VitTrainer(Trainer):
@@ -46,6 +48,10 @@ class VitTrainer(Trainer):
     ) -> Any:
         cfg = self.vit_config
         labels = inputs.pop("patch_labels", None)
+        if cfg.stage == "vision":
+            tower_forward(self.accelerator.unwrap_model(model), inputs["pixel_values"])
+            loss = self.patch_term(model, labels, num_items_in_batch)
+            return (loss, {"loss": loss}) if return_outputs else loss
         if cfg.lambda_img <= 0:
             loss, outputs = super().compute_loss(model, inputs, True, num_items_in_batch)
             loss = cfg.lambda_text * loss + self.patch_term(model, labels, num_items_in_batch)

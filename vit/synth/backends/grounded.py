@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Callable
 
 import numpy as np
 
@@ -124,14 +125,19 @@ def ask_attribute(f: Facts, attr: str, templates) -> tuple[str, str] | None:
     return f.pick(templates).format(r=r), getattr(a, attr)
 
 
-def ask_side(f: Facts, templates_by_axis: dict) -> tuple[str, str] | None:
-    """`Is the {ra} left or right of the {rb}?` -> `left`, over strict relations only."""
+def ask_side(
+    f: Facts, templates_by_axis: dict, answer: Callable[[str, str, str], str] | None = None
+) -> tuple[str, str] | None:
+    """`Is the {ra} left or right of the {rb}?` -> `left`, over strict relations only;
+    `answer(ra, rel, rb)` writes a sentence instead of the one word."""
     pairs = f.strict_pairs()
     if not pairs:
         return None
     a, rel, b = f.pick(pairs)
     axis = "x" if rel in ("to the left of", "to the right of") else "y"
-    return f.pick(templates_by_axis[axis]).format(ra=f.ref(a), rb=f.ref(b)), SIDE_WORD[rel]
+    ra, rb = f.ref(a), f.ref(b)
+    reply = answer(ra, rel, rb) if answer else SIDE_WORD[rel]
+    return f.pick(templates_by_axis[axis]).format(ra=ra, rb=rb), reply
 
 
 def where(a: Annotation) -> str:
@@ -189,9 +195,9 @@ def write(kind: str, f: Facts) -> str:
 class GroundedBackend(Backend):
     name = "grounded"
 
-    def __init__(self, model: str = "grounded-v1") -> None:
+    def __init__(self, model: str = "grounded-v2") -> None:
         # Bump the version when the writer changes: the model name is part of every cache key.
-        self.model = model or "grounded-v1"
+        self.model = model or "grounded-v2"
 
     def _answer(self, req: Request) -> Response:
         anns = [a for a in (req.record.annotations if req.record else []) if a.box]

@@ -16,6 +16,7 @@ from vit.synth.backends.grounded_where import (
     half_count,
     relation,
     shape_of,
+    side_choice,
     size_compare,
     size_of,
     where_is,
@@ -239,6 +240,8 @@ ASKERS = (
     where_is,
     relation,
     which_relation,
+    side_choice,
+    side_choice,
     colors_present,
     shapes_present,
     more_than,
@@ -253,10 +256,12 @@ ASKERS = (
 
 
 def conversation(f: Facts) -> list[dict[str, str]]:
-    """4-6 distinct rounds, always including one whose true answer is "no"."""
+    """4-6 distinct rounds, always including an existence question, as often "yes" as "no"
+    (a set that always holds a "no" taught the model to say no: README, "Tuning")."""
     rounds: list[tuple[str, str]] = []
+    exists = exists_no if f.chance(0.5) else exists_yes
     for _ in range(10):
-        qa = exists_no(f)
+        qa = exists(f)
         if qa:
             rounds.append(qa)
             break

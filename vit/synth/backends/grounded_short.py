@@ -67,6 +67,7 @@ _SIDE = {
         "Is the {ra} on the left or the right side of the {rb}?",
         "On which side of the {rb} is the {ra}, left or right?",
         "Relative to the {rb}, is the {ra} left or right?",
+        "Is the {ra} placed left or right of the {rb}?",
     ),
     "y": (
         "Is the {ra} higher or lower than the {rb}, above or below?",

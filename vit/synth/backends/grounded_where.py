@@ -8,7 +8,7 @@ object it can name unambiguously; see `grounded_qa` for the counting rounds.
 from __future__ import annotations
 
 from vit.records import Annotation
-from vit.synth.backends.grounded import OPPOSITE, Facts, cap, detail, where
+from vit.synth.backends.grounded import OPPOSITE, Facts, ask_side, cap, detail, where
 from vit.synth.vocab import count_phrase, join_words
 
 QA = tuple[str, str] | None
@@ -102,6 +102,32 @@ def relation(f: Facts) -> QA:
             "Yes, it is.",
             f"Yes. The {ra} is located {rel} the {rb}.",
         ]
+    )
+
+
+SIDE_CHOICES = {
+    "x": (
+        "Is the {ra} to the left or to the right of the {rb}?",
+        "Is the {ra} on the left or on the right of the {rb}?",
+        "Which side of the {rb} is the {ra} on, left or right?",
+    ),
+    "y": (
+        "Is the {ra} above the {rb} or below it?",
+        "Is the {ra} higher or lower than the {rb}?",
+        "Is the {ra} located above or below the {rb}?",
+    ),
+}
+
+
+def side_choice(f: Facts) -> QA:
+    """`Is the X to the left or to the right of the Y?` answered in a sentence: the
+    conversation-style twin of the short rounds' one-word side questions."""
+    return ask_side(
+        f,
+        SIDE_CHOICES,
+        lambda ra, rel, rb: f.pick(
+            [f"The {ra} is {rel} the {rb}.", f"The {ra} is located {rel} the {rb}."]
+        ),
     )
 
 
