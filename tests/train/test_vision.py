@@ -24,7 +24,7 @@ def test_flipped_labels_are_the_labels_of_the_mirrored_boxes():
 
     anns = [
         {"box": [0.0, 0.1, 0.3, 0.4], "color": "red", "shape": "triangle", "size": "large"},
-        {"box": [0.55, 0.6, 0.7, 0.9], "color": "blue", "shape": "star", "size": "small"},
+        {"box": [0.55, 0.6, 0.72, 0.9], "color": "blue", "shape": "star", "size": "small"},
     ]
     grid = 8
     labels = torch.tensor([patch_labels(anns, grid)])
