@@ -86,7 +86,15 @@ def tiny_cfg(data, model, out, **kw) -> ActiveConfig:
         steps=2,
         lr=1e-3,
         batch_size=4,
-        train={"save_steps": 1, "logging_steps": 1, "warmup_ratio": 0.0, "bf16": False},
+        # max_length: the tiny tokenizer spends many tokens per word; a conversation whose
+        # first answer does not fit is refused (by design), so leave room
+        train={
+            "save_steps": 1,
+            "logging_steps": 1,
+            "warmup_ratio": 0.0,
+            "bf16": False,
+            "max_length": 640,
+        },
         probes_per_image=2,
         score_batch_size=16,
         hard_top=2,
