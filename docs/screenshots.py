@@ -27,7 +27,6 @@ import argparse
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -40,6 +39,8 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # `python docs/screenshots.py` from anywhere
+from vit.ports import free_port  # noqa: E402
+from vit.review.app import PLAYWRIGHT_INIT_SCRIPT  # noqa: E402
 
 CHROMIUM = Path("/usr/bin/chromium")
 TIMEOUT_MS = 120_000
@@ -50,18 +51,6 @@ SHOTS = {
 }
 ACTIVE = REPO / "data" / "active"  # `vit al`'s own run, used when it has a finished round
 AL_TINY = {"rounds": 1, "budget": 20, "seed_size": 20, "steps": 20, "eval_limit": 40}
-# Set before any page script runs: FiftyOne's own Playwright switch (no analytics component)
-# and its "seen" flag for the Enterprise call-to-action popup, which would cover the grid.
-INIT_SCRIPT = """
-window.IS_PLAYWRIGHT = true;
-window.localStorage.setItem("fiftyone-enterprise-tooltip-seen", "true");
-"""
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def sync_demo(name: str) -> dict[str, int]:
@@ -162,7 +151,7 @@ def shoot(base: str, name: str, shots: dict[str, Path], size: tuple[int, int]) -
         )
         try:
             ctx = browser.new_context(viewport={"width": size[0], "height": size[1]})
-            ctx.add_init_script(INIT_SCRIPT)
+            ctx.add_init_script(PLAYWRIGHT_INIT_SCRIPT)
 
             def only_the_app(route: Any) -> None:
                 if route.request.url.startswith(base + "/"):

@@ -24,13 +24,14 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
 import urllib.request
 from pathlib import Path
 from typing import Any
+
+from vit.ports import free_port
 
 QUIET_ENV = {
     "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
@@ -61,12 +62,6 @@ def healthy(api_url: str, timeout: float = 1.0) -> bool:
         return False
 
 
-def _free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
-
-
 def running_server() -> dict | None:
     """The recorded vitflow server if it still answers, else None."""
     f = _state_file()
@@ -82,7 +77,7 @@ def running_server() -> dict | None:
 def start_server(port: int | None = None, timeout: float = 60.0) -> dict:
     """Start `prefect server start` detached on 127.0.0.1 and wait until it answers."""
     quiet_defaults()
-    port = port or _free_port()
+    port = port or free_port()
     home = prefect_home()
     home.mkdir(parents=True, exist_ok=True)
     log = open(home / "vitflow-server.log", "ab")  # noqa: SIM115 - handed to the child

@@ -46,9 +46,9 @@ class Mongod:
     """The bundled mongod on a fixed port and data folder, to kill and start again."""
 
     def __init__(self, dbpath: Path) -> None:
-        from vit.review.db import _free_port
+        from vit.ports import free_port
 
-        self.dbpath, self.port = dbpath, _free_port()
+        self.dbpath, self.port = dbpath, free_port()
         self.uri = f"mongodb://127.0.0.1:{self.port}/"  # no timeout of its own: vitflow's
         self.proc: subprocess.Popen | None = None
 

