@@ -286,6 +286,8 @@ def cmd_al(args: argparse.Namespace) -> int:
     for item in args.set or []:
         key, _, value = item.partition("=")
         overrides[key] = yaml.safe_load(value)
+    if args.action == "report":
+        return al_report(args, overrides)
     if args.action == "experiment":
         s = _run_flow(
             "flows.active:active_learning_experiment",
@@ -299,6 +301,22 @@ def cmd_al(args: argparse.Namespace) -> int:
         keep = ("round", "selected", "samples", "images", "accuracy", "majority")
         s = {"run": s["run"], "rounds": [{k: r.get(k) for k in keep} for r in s["rows"]]}
     _print(s)
+    return 0
+
+
+def al_report(args: argparse.Namespace, overrides: dict) -> int:
+    """`vit al report`: the experiment's metrics, CSVs and PNG from the rounds on disk."""
+    from flows.active import load_config
+    from vit.active.experiment import runs_on_disk, write_report
+
+    _, _, exp = load_config(args.params, overrides)
+    strategies = list(args.strategies or exp["strategies"])
+    seeds = [int(s) for s in (args.seeds if args.seeds is not None else exp["seeds"])]
+    runs = runs_on_disk(exp["out"], strategies, seeds)
+    if not runs:
+        raise SystemExit(f"no finished runs under {exp['out']} for {strategies} x seeds {seeds}")
+    rep = write_report(runs, exp["metrics_path"], f"{exp['out']}/plots", exp["png"])
+    _print({"runs": sorted(runs), **{k: rep[k] for k in ("final", "vs_random")}})
     return 0
 
 
@@ -461,8 +479,10 @@ def build_parser() -> argparse.ArgumentParser:
         "action",
         nargs="?",
         default="run",
-        choices=["run", "experiment"],
-        help="run: the loop with params.yaml `active`; experiment: every strategy over seeds",
+        choices=["run", "experiment", "report"],
+        help="run: the loop with params.yaml `active`; experiment: every strategy over seeds;"
+        " report: the experiment's metrics and plots from the rounds on disk (merges seeds run"
+        " as separate processes)",
     )
     al.add_argument(
         "--set",

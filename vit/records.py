@@ -171,6 +171,24 @@ def resolve_image(root: str | Path, rel: str) -> Path:
     return full
 
 
+def open_rgb(image: Any, rid: str, image_root: str | Path | None = None) -> Any:
+    """An example's image as an RGB PIL image (None when it has none): a PIL image as it
+    is, a path resolved safely under `image_root` (as given when there is no root). An
+    unreadable file is a ValueError naming the record."""
+    from PIL import Image
+
+    if image is None or image == "":
+        return None
+    if isinstance(image, Image.Image):
+        return image.convert("RGB")
+    path = resolve_image(image_root, str(image)) if image_root else Path(image)
+    try:
+        with Image.open(path) as im:
+            return im.convert("RGB")
+    except OSError as e:
+        raise ValueError(f"record {rid}: cannot read image {path}: {e}") from e
+
+
 @functools.lru_cache(maxsize=64)
 def _resolved_root(root: str) -> Path:
     # Resolving the root costs a syscall per path component; a dataset has one root.

@@ -65,3 +65,17 @@ def test_budget_checks_and_faiss_distances():
     assert k_center_greedy(x, 0)[0] == []
     d = nearest_center_distances(x, x[:2])
     assert d[0] == pytest.approx(0, abs=1e-3) and d[1] == pytest.approx(0, abs=1e-3)
+
+
+def test_typicality_against_brute_force_and_outliers():
+    from vit.active.kcenter import typicality
+
+    rng = np.random.default_rng(0)
+    x = np.vstack([rng.normal(0, 0.1, (40, 4)), rng.normal(5, 0.1, (1, 4))])
+    t = typicality(x, k=5)
+    d = np.sqrt(((x[:, None] - x[None]) ** 2).sum(-1))
+    np.fill_diagonal(d, np.inf)
+    ref = 1.0 / np.sort(d, axis=1)[:, :5].mean(1)
+    np.testing.assert_allclose(t, ref, rtol=1e-4)
+    assert int(np.argmin(t)) == 40  # the outlier is the least typical
+    assert len(typicality(x[:1])) == 1

@@ -64,7 +64,8 @@ def test_uncertainty_picks_the_highest_scores(scored):
     scores = scored["uncertainty"]
     u = scores.values["uncertainty"]
     assert np.isfinite(u).all() and u.std() > 0
-    np.testing.assert_array_equal(u, scores.values["loss"])  # ctx.measure
+    np.testing.assert_array_equal(u, scores.values["entropy"])  # ctx.measure
+    assert ((u >= 0) & (u <= 1)).all()  # means of within-type percentiles (ctx.by_type)
     m, e = scores.values["margin"], scores.values["entropy"]
     assert ((m >= 0) & (m <= 1)).all() and (e >= 0).all() and m.std() > 0
     picks = get_strategy("uncertainty").select(scores, 5, np.random.default_rng(0))
@@ -148,3 +149,46 @@ def test_scoring_uses_the_models_own_context_length(al_model, al_data):
     assert stats["loss"] > 0
     with pytest.raises(ValueError, match="max_length"):
         token_stats(al_model, [example], max_length=context // 4)
+
+
+def test_percentiles_by_type_rank_within_each_question_type():
+    """A count probe costs more nats than a size probe on any image: raw means would rank
+    images by the question types they drew. Within a type, the ranks are what counts."""
+    from vit.active.scoring import percentiles_by_type
+
+    nan = float("nan")
+    raw = [
+        {"loss": 5.0, "entropy": 2.0, "margin": 0.1},  # count, the easiest count
+        {"loss": 6.0, "entropy": 3.0, "margin": 0.2},  # count
+        {"loss": 7.0, "entropy": 1.0, "margin": 0.3},  # count, the hardest count
+        {"loss": 0.5, "entropy": nan, "margin": 0.4},  # size
+        {"loss": 1.0, "entropy": 0.5, "margin": 0.5},  # size, the hardest size
+    ]
+    out = percentiles_by_type(raw, ["count", "count", "count", "size", "size"])
+    assert [o["loss"] for o in out] == [0.0, 0.5, 1.0, 0.0, 1.0]
+    assert [o["entropy"] for o in out[:3]] == [0.5, 1.0, 0.0]
+    assert np.isnan(out[3]["entropy"]) and out[4]["entropy"] == 0.0  # alone in its type
+    assert raw[0]["loss"] == 5.0  # the input is left as it was
+    # the image with the hardest size probe outranks the one with the easiest count probe
+    assert out[4]["loss"] > out[0]["loss"] and raw[4]["loss"] < raw[0]["loss"]
+
+
+def test_hybrid_density_prefers_typical_images_within_a_cluster():
+    """Same uncertainty percentile, different typicality: with density > 0 the typical one
+    wins its cluster; with density 0 the most uncertain one does."""
+    from vit.active.strategies import HybridStrategy
+
+    emb = np.array([[0.0, 0.0], [0.1, 0.0], [10.0, 10.0], [10.1, 10.0]], dtype=np.float32)
+    scores = Scores(
+        ["a", "b", "c", "d"],
+        {
+            "uncertainty": np.array([0.9, 0.8, 0.7, 0.6]),
+            "typicality": np.array([0.1, 0.9, 0.2, 0.95]),
+        },
+        emb,
+        np.zeros((0, 2), np.float32),
+    )
+    rng = np.random.default_rng(0)
+    plain = {p.id for p in HybridStrategy(0.0).select(scores, 2, rng)}
+    dense = {p.id for p in get_strategy("hybrid", density=2.0).select(scores, 2, rng)}
+    assert plain == {"a", "c"} and dense == {"b", "d"}

@@ -62,6 +62,18 @@ def test_existence_balanced(items):
     assert abs(answers["yes"] - answers["no"]) <= 1
 
 
+def test_existence_answer_is_not_readable_from_the_question(items):
+    """Naming a color must not give the answer away (a blind model would read it)."""
+    from vit.synth.vocab import COLORS
+
+    ex = [i for i in items if i.qtype == "existence"]
+    colored = [i.answer == "yes" for i in ex if any(c in i.question.split() for c in COLORS)]
+    plain = [i.answer == "yes" for i in ex if not any(c in i.question.split() for c in COLORS)]
+    assert len(colored) >= 10 and len(plain) >= 10
+    assert 0.3 <= sum(colored) / len(colored) <= 0.7
+    assert 0.3 <= sum(plain) / len(plain) <= 0.7
+
+
 def _annotations(scenes: list[Record]) -> dict[str, list[Annotation]]:
     return {r.id: r.annotations for r in scenes}
 

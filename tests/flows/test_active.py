@@ -146,3 +146,27 @@ def test_vit_al_experiment_writes_curves_for_every_strategy_and_seed(
     csv = (tmp_path / "exp" / "plots" / "random.csv").read_text().splitlines()
     assert csv[0] == "round,samples,accuracy,accuracy_min,accuracy_max" and len(csv) == 3
     assert printed["final"] == rep["final"] and printed["vs_random"] == rep["vs_random"]
+    # `vit al report` rebuilds the same report from the rounds on disk (how seeds run as
+    # separate processes are merged); a strategy folder made from another seed round is
+    # left out rather than mixed in.
+    (tmp_path / "al_experiment.json").unlink()
+    assert (
+        main(["--params", str(params), "al", "report", "--strategies", "random", "diversity"]) == 0
+    )
+    again = json.loads((tmp_path / "al_experiment.json").read_text())
+
+    def untimed(r):  # the seed round's row read back also carries its phase timings
+        return {
+            k: {n: {f: v for f, v in row.items() if f != "seconds"} for n, row in rows.items()}
+            for k, rows in r["runs"].items()
+        }
+
+    assert untimed(again) == untimed(rep)
+    assert {k: again[k] for k in ("curves", "final", "vs_random")} == {
+        k: rep[k] for k in ("curves", "final", "vs_random")
+    }
+    stamp = tmp_path / "exp" / "seed-1" / "diversity" / "run.json"
+    stamp.write_text(json.dumps({**json.loads(stamp.read_text()), "seed_run": "other"}))
+    assert main(["--params", str(params), "al", "report"]) == 0
+    merged = json.loads((tmp_path / "al_experiment.json").read_text())
+    assert set(merged["runs"]) == set(rep["runs"]) - {"diversity/seed-1"}

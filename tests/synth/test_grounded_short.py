@@ -67,3 +67,37 @@ def test_validator_catches_a_wrong_side_or_color(scenes):
                 wrong = flip[t["answer"]]
                 caught += bool(validate([(t["question"], wrong)], r.annotations).reasons)
     assert total > 30 and caught == total
+
+
+def test_every_phrasing_of_every_short_question_is_checked(scenes):
+    """Each template x place phrase the writer can emit carries a claim the validator reads:
+    a wrong one-word answer to any of them is caught (a phrasing it cannot parse would let
+    a wrong teacher answer through)."""
+    from vit.synth.backends import grounded_short as gs
+    from vit.synth.vocab import SHAPES
+
+    rng = np.random.default_rng(5)
+    wrong = {"yes": "no", "no": "yes", "large": "small", "small": "large"}
+    wrong |= {"left": "right", "right": "left", "above": "below", "below": "above"}
+    wrong |= {s: SHAPES[(i + 1) % len(SHAPES)] for i, s in enumerate(SHAPES)}
+    askers = {
+        "count": (gs.count_short, gs._COUNT),
+        "color": (gs.color_short, gs._COLOR),
+        "shape": (gs.shape_short, gs._SHAPE),
+        "size": (gs.size_short, gs._SIZE),
+        "exist": (gs.exist_short, gs._EXIST),
+    }
+    for name, (ask, templates) in askers.items():
+        seen: set[str] = set()
+        for _ in range(40):
+            for r in scenes:
+                qa = ask(Facts(r.annotations, rng))
+                if qa is None:
+                    continue
+                q, a = qa
+                bad = str(int(a) + 1) if a.isdigit() else wrong.get(a, "purple")
+                if bad == a:
+                    continue
+                assert validate([(q, bad)], r.annotations).reasons, (name, q, bad)
+                seen.add(q)
+        assert len(seen) > len(templates), name  # many of the phrasings were exercised

@@ -36,7 +36,7 @@ def test_grounded_run_writes_llava_records_with_provenance(tmp_path) -> None:
         assert rec.conversations[0]["value"].startswith("<image>\n")
         assert rec.image == by_id[src_id].image and rec.annotations == by_id[src_id].annotations
         p = rec.metadata["synth"]
-        assert p["backend"] == "grounded" and p["model"] == "grounded-v2"
+        assert p["backend"] == "grounded" and p["model"] == "grounded-v3"
         assert p["type"] == kind and p["source_id"] == src_id
         assert p["template_hash"] == template_hash(kind) and len(p["cache_key"]) == 64
         assert p["sampling"]["temperature"] == 0.7 and p["time"]
@@ -65,7 +65,7 @@ def test_a_new_writer_version_redoes_finished_shards(tmp_path) -> None:
     src = dataset(tmp_path / "src", scenes(6, seed=2), shard_size=3)
     cfg = SynthConfig(cache_dir=str(tmp_path / "cache"), dedup=False)
     synthesize(src, tmp_path / "out", cfg, progress=False)
-    # the grounded writer's version is its model name ("grounded-v2"): a bump must not
+    # the grounded writer's version is its model name ("grounded-v3"): a bump must not
     # resume from the old writer's finished shards
     m = synthesize(src, tmp_path / "out", replace(cfg, model="grounded-v9"), progress=False)
     assert m["run"]["sent"] == 6

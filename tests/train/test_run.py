@@ -91,8 +91,9 @@ def killer(at: int):
         {},
         {"lora": True, "lora_r": 4, "lambda_img": 0.5, "stage": "instruct"},
         {"stage": "vision", "lambda_patch": 1.0},
+        {"stage": "instruct", "group_by_length": True},
     ],
-    ids=["full", "lora+joint", "vision"],
+    ids=["full", "lora+joint", "vision", "grouped"],
 )
 def test_resume_after_kill_continues_and_finishes(model_dir, scenes, tmp_path, extra):
     import torch

@@ -38,7 +38,14 @@ class ActiveConfig:
     batch_size: int = _f(16, "training batch size")
     train: dict = _f({}, "more TrainConfig fields for every round (stage is always instruct)")
     synth: dict = _f({}, "SynthConfig fields over params.yaml's `synthesize` section")
-    measure: str = _f("loss", f"uncertainty from the probe answers: one of {MEASURES}")
+    measure: str = _f("entropy", f"uncertainty from the probe answers: one of {MEASURES}")
+    by_type: bool = _f(
+        True, "rank each probe within its question type before averaging (vit.active.scoring)"
+    )
+    density: float = _f(
+        0.0,
+        "hybrid: weight of typicality (dense embedding regions) against uncertainty; 0 = off",
+    )
     probes_per_image: int = _f(4, "probe questions asked per pool image when scoring")
     score_batch_size: int = _f(32, "sequences per forward pass when scoring")
     hard_top: int = _f(20, "after a round, this many highest-loss training images get a variant")

@@ -23,6 +23,7 @@ The metrics file (`metrics/al.json` for one `vit al` run) holds:
 from __future__ import annotations
 
 import csv
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -69,6 +70,34 @@ def run_experiment(
             runs[run_key(strategy, seed)] = run_one(c, str(seed_out / "seed" / "round-0"), False)
             if on_run is not None:
                 on_run(runs)
+    return runs
+
+
+def runs_on_disk(
+    out: str | Path, strategies: Sequence[str], seeds: Sequence[int]
+) -> dict[str, list[dict[str, Any]]]:
+    """The rows `run_experiment` returns, read back from the rounds' summary.json files, so
+    seeds run as separate processes (one thread each) merge into one report. A strategy
+    folder whose rounds were not made from this seed round (its run.json names another)
+    or that has no finished round is left out."""
+    out = Path(out)
+    runs: dict[str, list[dict[str, Any]]] = {}
+    for seed in seeds:
+        base = out / f"seed-{seed}" / "seed"
+        first = base / "round-0" / "summary.json"
+        if not first.exists():
+            continue
+        seed_run = (base / "run.json").read_text() if (base / "run.json").exists() else ""
+        for strategy in strategies:
+            folder = out / f"seed-{seed}" / strategy
+            stamp = folder / "run.json"
+            if not stamp.exists() or json.loads(stamp.read_text()).get("seed_run") != seed_run:
+                continue
+            done = [p for p in folder.glob("round-*") if (p / "summary.json").exists()]
+            done.sort(key=lambda p: int(p.name.split("-")[1]))
+            if done:
+                rows = [json.loads(p.joinpath("summary.json").read_text()) for p in done]
+                runs[run_key(strategy, seed)] = [json.loads(first.read_text()), *rows]
     return runs
 
 

@@ -28,6 +28,27 @@ def nearest_center_distances(points: np.ndarray, centers: np.ndarray) -> np.ndar
     return np.sqrt(np.maximum(d2[:, 0].astype(np.float64), 0.0))
 
 
+def typicality(points: np.ndarray, k: int = 20) -> np.ndarray:
+    """TypiClust's typicality: 1 / mean Euclidean distance to the k nearest other points
+    (FAISS exact search). High in dense regions, low for outliers."""
+    import faiss
+
+    pts = np.ascontiguousarray(points, dtype=np.float32)
+    n = len(pts)
+    if n < 2:
+        return np.ones(n, dtype=np.float64)
+    k = min(k, n - 1)
+    index = faiss.IndexFlatL2(pts.shape[1])
+    index.add(pts)
+    d2, idx = index.search(pts, k + 1)
+    d = np.sqrt(np.maximum(d2.astype(np.float64), 0.0))
+    # drop each point itself (normally the first hit; duplicates may come in any order)
+    own = idx == np.arange(n)[:, None]
+    own[own.sum(1) == 0, -1] = True  # self not returned among ties: drop the farthest hit
+    mean = (d.sum(1) - (d * own).sum(1)) / k
+    return 1.0 / np.maximum(mean, 1e-12)
+
+
 def k_center_greedy(
     points: np.ndarray,
     budget: int,

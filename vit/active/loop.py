@@ -66,7 +66,7 @@ class Loop:
         self.ds = Dataset.open(cfg.data)
         self.records = {r.id: r for r in self.ds}
         self.train_ids = [i for i, r in self.records.items() if r.split == "train" and r.image]
-        self.strategy = get_strategy(cfg.strategy)
+        self.strategy = get_strategy(cfg.strategy, cfg.density)
 
     # --- folders and state ----------------------------------------------------------------
 
@@ -116,6 +116,7 @@ class Loop:
             image_root=self.ds.image_root,
             labeled=labeled,
             measure=self.cfg.measure,
+            by_type=self.cfg.by_type,
             probes_per_image=self.cfg.probes_per_image,
             batch_size=self.cfg.score_batch_size,
             device=self.cfg.device,

@@ -44,7 +44,8 @@ class Context:
     model: str | Path
     image_root: str | Path
     labeled: Sequence[Record] = ()
-    measure: str = "loss"
+    measure: str = "entropy"
+    by_type: bool = True
     probes_per_image: int = 4
     batch_size: int = 32
     device: str | None = "cpu"
@@ -146,7 +147,14 @@ class RandomStrategy(Strategy):
 
 def _uncertainty(pool: list[Record], ctx: Context) -> dict[str, np.ndarray]:
     stats = scoring.probe_scores(
-        ctx.model, pool, ctx.image_root, ctx.probes_per_image, ctx.seed, ctx.batch_size, ctx.device
+        ctx.model,
+        pool,
+        ctx.image_root,
+        ctx.probes_per_image,
+        ctx.seed,
+        ctx.batch_size,
+        ctx.device,
+        ctx.by_type,
     )
     nan = {k: float("nan") for k in scoring.STATS}
     cols = {k: np.array([stats.get(r.id, nan)[k] for r in pool]) for k in scoring.STATS}
@@ -190,19 +198,39 @@ class DiversityStrategy(Strategy):
 
 class HybridStrategy(Strategy):
     """Uncertainty within diversity: B k-means clusters of the pool embeddings, the most
-    uncertain image of each; clusters left empty by k-means are filled by uncertainty."""
+    uncertain image of each; clusters left empty by k-means are filled by uncertainty.
+
+    `density` > 0 adds density x the image's typicality percentile (TypiClust: dense
+    regions of the embedding space) to its uncertainty percentile, so within a cluster a
+    typical uncertain image beats an outlier: information density against uncertainty's
+    pull toward the rare crowded scenes, which the test split holds few of."""
 
     name = "hybrid"
 
+    def __init__(self, density: float = 0.0) -> None:
+        self.density = float(density)
+
     def score(self, pool: Sequence[Record], ctx: Context) -> Scores:
+        from vit.active.kcenter import typicality
+
         pool = eligible(pool)
         scores = DiversityStrategy().score(pool, ctx)
         scores.values.update(_uncertainty(pool, ctx))
+        if len(pool):
+            scores.values["typicality"] = typicality(scores.embeddings)
         return scores
+
+    def objective(self, scores: Scores) -> np.ndarray:
+        """What is maximised per cluster: uncertainty, plus density x typicality (both as
+        percentiles of the pool when density > 0); NaN uncertainty never wins."""
+        u = scores.values["uncertainty"]
+        if self.density > 0:
+            u = _percentile(u) + self.density * _percentile(scores.values["typicality"])
+        return np.where(np.isnan(u), -np.inf, u)
 
     def select(self, scores: Scores, budget: int, rng: np.random.Generator) -> list[Pick]:
         _check_budget(len(scores.ids), budget)
-        u = np.where(np.isnan(scores.values["uncertainty"]), -np.inf, scores.values["uncertainty"])
+        u = self.objective(scores)
         labels = kmeans_labels(scores.embeddings, budget, int(rng.integers(2**31)))
         chosen: list[int] = []
         for c in range(budget):
@@ -214,6 +242,17 @@ class HybridStrategy(Strategy):
         chosen += [int(i) for i in rest[: budget - len(chosen)]]
         v = scores.values["uncertainty"]
         return [Pick(scores.ids[i], float(v[i])) for i in chosen]
+
+
+def _percentile(v: np.ndarray) -> np.ndarray:
+    """Rank of each value in [0, 1] (ties averaged); NaN stays NaN."""
+    from scipy.stats import rankdata
+
+    out = np.full(len(v), np.nan)
+    ok = ~np.isnan(v)
+    if ok.any():
+        out[ok] = (rankdata(v[ok]) - 1) / max(int(ok.sum()) - 1, 1)
+    return out
 
 
 def kmeans_labels(x: np.ndarray, k: int, seed: int) -> np.ndarray:
@@ -234,8 +273,9 @@ STRATEGIES: dict[str, type[Strategy]] = {
 }
 
 
-def get_strategy(name: str) -> Strategy:
-    try:
-        return STRATEGIES[name]()
-    except KeyError:
-        raise ValueError(f"unknown strategy {name!r}; choose one of {tuple(STRATEGIES)}") from None
+def get_strategy(name: str, density: float = 0.0) -> Strategy:
+    """A strategy by name; `density` is the hybrid's typicality weight (others ignore it)."""
+    if name not in STRATEGIES:
+        raise ValueError(f"unknown strategy {name!r}; choose one of {tuple(STRATEGIES)}")
+    cls = STRATEGIES[name]
+    return cls(density) if cls is HybridStrategy else cls()

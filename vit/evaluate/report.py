@@ -29,7 +29,6 @@ from PIL import Image
 from vit import records
 from vit.evaluate.metrics import accuracy_by_type, rouge_l
 from vit.evaluate.questions import DETAIL, QTYPES, EvalItem
-from vit.records import resolve_image
 
 AnswerFn = Callable[[Image.Image, str], str]
 TUNED = "tuned"
@@ -37,9 +36,7 @@ TUNED = "tuned"
 
 def load_image(item: EvalItem, image_root: Path | str | None) -> Image.Image:
     """The item's image as RGB; the path is resolved safely under `image_root`."""
-    path = resolve_image(Path(image_root), item.image) if image_root else Path(item.image)
-    with Image.open(path) as im:
-        return im.convert("RGB")
+    return records.open_rgb(item.image, item.record_id, image_root)
 
 
 def predict(

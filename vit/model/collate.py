@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from vit.records import IMAGE_TOKEN, resolve_image
+from vit.records import IMAGE_TOKEN, open_rgb
 
 IGNORE_INDEX = -100
 ROLE_MAP = {"human": "user", "gpt": "assistant", "system": "system"}
@@ -143,18 +143,7 @@ class VLMCollator:
         return batch
 
     def load_image(self, image: Any, rid: str):
-        from PIL import Image
-
-        if image is None or image == "":
-            return None
-        if isinstance(image, Image.Image):
-            return image.convert("RGB")
-        path = resolve_image(self.image_root, str(image)) if self.image_root else Path(image)
-        try:
-            with Image.open(path) as im:
-                return im.convert("RGB")
-        except OSError as e:
-            raise ValueError(f"record {rid}: cannot read image {path}: {e}") from e
+        return open_rgb(image, rid, self.image_root)
 
     def encode(self, example: Any) -> Encoded:
         """Ids and labels of one example, truncated at a turn boundary or refused.

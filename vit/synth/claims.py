@@ -192,10 +192,11 @@ def _question_patterns(NP: str, A: str, B: str, see: str) -> dict[str, list[re.P
             rf"^(?:is|are)\s+there\s+(?:an?|any)\s+{NP}(?P<tail>.*)$",
             rf"^(?:do|can|could)\s+you\s+(?:see|spot|find|notice)\s+(?:an?|any)\s+{NP}(?P<tail>.*)$",
             rf"^(?:does|do)\s+(?:the|this)\s+{_IMG}\s+{see}\s+(?:an?|any)\s+{NP}(?P<tail>.*)$",
+            rf"^is\s+(?:an?|any)\s+{NP}\s+visible(?P<tail>.*)$",
         ),
         "q_howmany": _alts(
             r"^(?:(?:tell\s+me\s+)?how\s+many|count\s+the|can\s+you\s+count\s+the|what\s+is\s+the\s+"
-            rf"(?:total\s+)?number\s+of)\s+{NP}(?P<tail>.*)$"
+            rf"(?:total\s+)?(?:number|count)\s+of)\s+{NP}(?P<tail>.*)$"
         ),
         "q_color": _alts(
             rf"^(?:(?:what|which)\s+colou?rs?\s+(?:is|are)|what\s+is\s+the\s+colou?r\s+of)\s+the\s+"
@@ -209,6 +210,10 @@ def _question_patterns(NP: str, A: str, B: str, see: str) -> dict[str, list[re.P
             rf"{NP}(?P<tail>.*)$",
             rf"^(?:which\s+shape\s+is|name\s+the\s+shape\s+of)\s+the\s+{NP}(?P<tail>.*)$",
             rf"^the\s+{NP}\s+has\s+(?:which|what)\s+shape(?P<tail>.*)$",
+            rf"^(?:which|what)\s+shape\s+does\s+the\s+{NP}\s+have(?P<tail>.*)$",
+            # "What kind of object is the small red one?": the noun is the generic "object"
+            rf"^what\s+kind\s+of\s+(?P<noun>object)\s+is\s+the\s+(?P<mods>(?:{MOD},?\s+)*)"
+            rf"one(?P<pl>)\b(?P<tail>.*)$",
         ),
         "q_size": _alts(
             rf"^(?:what\s+size\s+is|how\s+(?:big|large)\s+is)\s+the\s+{NP}(?P<tail>.*)$",

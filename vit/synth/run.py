@@ -241,7 +241,7 @@ def synthesize(
     cfg, out, t0 = config or SynthConfig(), Path(out), time.perf_counter()
     backend, cache = make_backend(cfg), Cache(cfg.cache_dir)
     run = _Run(cfg, backend, cache, progress)
-    # The backend's resolved model too: a new writer version ("grounded-v2") or a default
+    # The backend's resolved model too: a new writer version ("grounded-v3") or a default
     # model redoes finished shards instead of resuming from the old writer's output.
     fingerprint = {**cfg.fingerprint(), "backend_model": backend.model, "templates": run.hashes}
     jobs = shards.plan(src, out / "generated", shards.fingerprint(fingerprint))

@@ -39,6 +39,11 @@ class TrainConfig:
     lr_scheduler: str = _f("cosine", "transformers scheduler name: cosine, linear, constant...")
     batch_size: int = _f(8, "examples per device per forward pass")
     grad_accum: int = _f(1, "forward passes per optimizer step")
+    group_by_length: bool = _f(
+        False,
+        "batch examples of similar length (less padding; vit.train.sampler); the order"
+        " within each batch of 50 batches follows length, not chance",
+    )
     max_length: int = _f(256, "longest sequence in tokens; longer ones lose whole turns")
     dropout: float = _f(0.0, "attention dropout of the language model")
     freeze: str | list[str] = _f(

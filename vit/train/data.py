@@ -76,6 +76,10 @@ class TrainData:
         """Called at each epoch start (a Trainer callback): the next caption of each record."""
         self.epoch = int(epoch)
 
+    def lengths(self) -> list[int]:
+        """A cost proxy per example for length grouping: the characters of its turns."""
+        return [sum(len(t["value"]) for t in self.conversations(r)) for r in self.records]
+
     def __getitem__(self, i: int) -> dict[str, Any]:
         rec = self.records[i]
         image = str(self.ds.resolve(rec)) if rec.image else None

@@ -2,6 +2,8 @@
 
 - `create_optimizer`: AdamW over per-module parameter groups, each with its own learning
   rate (vision, projector, lm, and the joint head), no weight decay on biases and norms.
+- `_get_train_sampler`: batches of similar length when `group_by_length` is on
+  (vit.train.sampler), from the dataset's own length proxy.
 - `compute_loss`: lambda_text x the model's loss, plus lambda_img x the image term when the
   joint objective is on (vit.train.joint), plus lambda_patch x the dense patch loss; in the
   vision stage the patch loss alone, from the tower (vit.train.vision).
@@ -20,6 +22,7 @@ from vit.train.freeze import param_groups
 from vit.train.joint import find_head, image_loss, image_token_id
 from vit.train.patch_head import PATCH_HEAD, capture_patch_features, patch_loss
 from vit.train.resume import TRAIN_CONFIG_FILE
+from vit.train.sampler import LengthGroupedByEpoch
 from vit.train.vision import tower_forward
 
 
@@ -38,6 +41,13 @@ class VitTrainer(Trainer):
             groups = param_groups(target, self.vit_config, decay)
             self.optimizer = torch.optim.AdamW(groups, lr=self.vit_config.lr)
         return self.optimizer
+
+    def _get_train_sampler(self, train_dataset: Any = None) -> Any:
+        ds = self.train_dataset if train_dataset is None else train_dataset
+        if self.vit_config.group_by_length and hasattr(ds, "lengths"):
+            batch = self.args.train_batch_size * self.args.gradient_accumulation_steps
+            return LengthGroupedByEpoch(ds.lengths(), batch, self.args.seed)
+        return super()._get_train_sampler(train_dataset)
 
     def compute_loss(
         self,

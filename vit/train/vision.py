@@ -21,6 +21,7 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any
 
+from vit.records import open_rgb
 from vit.train.patch_head import patch_labels
 
 # Preprocessed images kept in memory: the stage sees each image many times.
@@ -38,17 +39,14 @@ class VisionCollator:
     an example marked `hflip` is mirrored, its labels with it."""
 
     def __init__(self, processor: Any, grid: int, hflip: bool = True) -> None:
-        from vit.model.collate import VLMCollator
-
         self.processor, self.grid, self.hflip = processor, grid, hflip
-        self.loader = VLMCollator(processor, max_length=1)  # its checked image loading
         self.cache: OrderedDict[str, Any] = OrderedDict()
 
     def pixels(self, image: str, rid: str) -> Any:
         if image in self.cache:
             self.cache.move_to_end(image)
             return self.cache[image]
-        img = self.loader.load_image(image, rid)
+        img = open_rgb(image, rid)
         if img is None:
             raise ValueError(f"record {rid}: the vision stage needs an image")
         out = self.processor.image_processor(images=[img], return_tensors="pt")["pixel_values"]

@@ -195,9 +195,9 @@ def write(kind: str, f: Facts) -> str:
 class GroundedBackend(Backend):
     name = "grounded"
 
-    def __init__(self, model: str = "grounded-v2") -> None:
+    def __init__(self, model: str = "grounded-v3") -> None:
         # Bump the version when the writer changes: the model name is part of every cache key.
-        self.model = model or "grounded-v2"
+        self.model = model or "grounded-v3"
 
     def _answer(self, req: Request) -> Response:
         anns = [a for a in (req.record.annotations if req.record else []) if a.box]

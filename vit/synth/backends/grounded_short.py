@@ -5,8 +5,9 @@ LLaVA-1.5 mixes academic VQA data (VQAv2, GQA) into instruction tuning with the 
 supervised token is about the image: a dense signal that a small model trained from scratch
 needs to start looking (measured: README, "Tuning and evaluation"). `short()` writes 6-10
 rounds per image over counts, colors, shapes, sizes, existence and left/right/above/below,
-each answer one word or number read off the annotations. Phrasings are many and varied so
-the model learns the task and not a sentence; none is an eval template (a test checks).
+each answer one word or number read off the annotations. Phrasings are many (templates
+times place phrases) so the model learns the task and not a sentence; none is an eval
+template (a test checks).
 """
 
 from __future__ import annotations
@@ -19,57 +20,82 @@ from vit.synth.vocab import COLORS, SHAPES, article, noun_of
 QA = tuple[str, str] | None
 SHORT_PROMPT = "Answer each question with a single word or number."
 
-_COUNT = (
-    "How many {p} are there?",
-    "How many {p} can you see?",
-    "How many {p} are in the picture?",
-    "Count the {p}.",
-    "What is the number of {p} in the picture?",
-    "How many {p} does the image show?",
-    "Tell me how many {p} there are.",
+# Where a place fits, `{at}` takes each of these and `{img}` each word for the picture, so
+# one question comes in many surface forms (a model trained on few forms answers a new one
+# with the wrong kind of answer: "What is the number of squares shown here?" -> "It's
+# small."). "in this image" is left out: the eval's held-out sentences use it.
+_AT = ("", " in the image", " in the picture", " in this picture", " in the photo", " here")
+_IMG = ("image", "picture", "photo")
+
+
+def _expand(*templates: str) -> tuple[str, ...]:
+    """Every template with every `{at}` and `{img}`; the other fields stay to be filled."""
+    out: list[str] = []
+    for t in templates:
+        for at in _AT if "{at}" in t else ("",):
+            for img in _IMG if "{img}" in t else ("",):
+                out.append(t.replace("{at}", at).replace("{img}", img))
+    return tuple(dict.fromkeys(out))
+
+
+_COUNT = _expand(
+    "How many {p} are there{at}?",
+    "How many {p} can you see{at}?",
+    "How many {p} are visible{at}?",
+    "How many {p} are shown{at}?",
+    "How many {p} do you count{at}?",
+    "How many {p} does the {img} show?",
+    "How many {p} does the {img} contain?",
+    "Count the {p}{at}.",
+    "What is the number of {p}{at}?",
+    "What is the count of {p}{at}?",
+    "Tell me how many {p} there are{at}.",
 )
-_COLOR = (
-    "What color is the {r}?",
+_COLOR = _expand(
+    "What color is the {r}{at}?",
+    "Which color is the {r}{at}?",
     "Which color does the {r} have?",
-    "What is the color of the {r}?",
-    "Name the color of the {r}.",
+    "What is the color of the {r}{at}?",
+    "Name the color of the {r}{at}.",
     "The {r} is which color?",
-    "Tell me the color of the {r}.",
+    "Tell me the color of the {r}{at}.",
 )
-_SHAPE = (
-    "What shape is the {r} object?",
-    "What is the shape of the {r} object?",
-    "Which shape is the {r} object?",
-    "Name the shape of the {r} object.",
-    "What kind of object is the {r} one?",
+_SHAPE = _expand(
+    "What shape is the {r} object{at}?",
+    "What is the shape of the {r} object{at}?",
+    "Which shape is the {r} object{at}?",
+    "Which shape does the {r} object have?",
+    "Name the shape of the {r} object{at}.",
+    "What shape does the {r} object have?",
     "The {r} object has which shape?",
 )
-_SIZE = (
-    "Is the {r} large or small?",
-    "What size is the {r}?",
-    "Is the {r} big or small?",
-    "Is the {r} small or big?",
-    "How big is the {r}?",
-    "What is the size of the {r}?",
+_SIZE = _expand(
+    "Is the {r} large or small{at}?",
+    "Is the {r} big or small{at}?",
+    "Is the {r} small or big{at}?",
+    "What size is the {r}{at}?",
+    "How big is the {r}{at}?",
+    "What is the size of the {r}{at}?",
 )
-_EXIST = (
-    "Is there {a} {d}?",
-    "Is there {a} {d} in the image?",
-    "Do you see {a} {d}?",
-    "Can you find {a} {d} here?",
-    "Does the picture contain {a} {d}?",
-    "Is {a} {d} visible?",
-    "Does the image have {a} {d}?",
+_EXIST = _expand(
+    "Is there {a} {d}{at}?",
+    "Do you see {a} {d}{at}?",
+    "Can you find {a} {d}{at}?",
+    "Can you spot {a} {d}{at}?",
+    "Is {a} {d} visible{at}?",
+    "Does the {img} contain {a} {d}?",
+    "Does the {img} have {a} {d}?",
+    "Does the {img} show {a} {d}?",
 )
 _SIDE = {
-    "x": (
+    "x": _expand(
         "Is the {ra} to the left or to the right of the {rb}?",
         "Is the {ra} on the left or the right side of the {rb}?",
         "On which side of the {rb} is the {ra}, left or right?",
         "Relative to the {rb}, is the {ra} left or right?",
         "Is the {ra} placed left or right of the {rb}?",
     ),
-    "y": (
+    "y": _expand(
         "Is the {ra} higher or lower than the {rb}, above or below?",
         "Is the {ra} above the {rb} or below it?",
         "Relative to the {rb}, is the {ra} above or below?",
