@@ -16,9 +16,12 @@ is imported at the top so `vit --help` answers at once; flags left out come from
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from typing import Any
+
+from flows import cli_ops
+from flows.cli_common import print_json as _print
+from flows.cli_common import run_flow as _run_flow
 
 
 def _params(section: str, args: argparse.Namespace) -> dict[str, Any]:
@@ -27,28 +30,6 @@ def _params(section: str, args: argparse.Namespace) -> dict[str, Any]:
     merged = dict(load_section(section, args.params))
     merged.update({k: v for k, v in vars(args).items() if v is not None})
     return merged
-
-
-def _run_flow(
-    flow_path: str, runner: tuple[str | None, str | None] = (None, None), **kwargs: Any
-) -> dict[str, Any]:
-    """Run a flow; `runner` = (task runner kind, Dask address) from the command line, if any."""
-    from flows.runtime import ensure_api
-
-    ensure_api()  # before prefect is imported: it reads PREFECT_API_URL once
-    import importlib
-
-    mod, name = flow_path.split(":")
-    flow = getattr(importlib.import_module(mod), name)
-    if any(runner):  # else the flow's own, from VIT_TASK_RUNNER (flows/runtime.py)
-        from flows.runtime import task_runner
-
-        flow = flow.with_options(task_runner=task_runner(*runner))
-    return flow(**kwargs)
-
-
-def _print(summary: dict[str, Any]) -> None:
-    print(json.dumps(summary, indent=2, sort_keys=True, default=str))
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
@@ -230,111 +211,6 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return 0 if ok else 1
 
 
-def cmd_refresh(args: argparse.Namespace) -> int:
-    if args.mark_trained:
-        from vit.config import section
-        from vit.refresh import RefreshConfig, mark_trained
-
-        state = args.state or section("refresh", args.params).get("state", RefreshConfig.state)
-        _print(mark_trained(state, {"by": "vit refresh --mark-trained"}))
-        return 0
-    s = _run_flow(
-        "flows.refresh:refresh_flow",
-        incoming=args.incoming,
-        dataset=args.dataset,
-        seen=args.seen,
-        state=args.state,
-        threshold=args.threshold,
-        retrain_deployment=args.retrain_deployment,
-        params_path=args.params,
-    )
-    _print(s)
-    return 0
-
-
-def _llm_limit(args: argparse.Namespace) -> int:
-    from vit.config import section
-
-    given = args.llm_limit
-    return int(section("deploy", args.params).get("llm_concurrency", 1) if given is None else given)
-
-
-def cmd_deploy(args: argparse.Namespace) -> int:
-    from flows.deploy import deploy
-
-    _print(deploy(args.prefect_file, llm_limit=_llm_limit(args)))
-    return 0
-
-
-def cmd_worker(args: argparse.Namespace) -> int:
-    from flows.deploy import worker
-
-    return worker(args.pool, run_once=args.run_once, limit=args.limit)
-
-
-def cmd_serve(args: argparse.Namespace) -> int:
-    from flows.deploy import serve
-
-    serve(args.prefect_file, llm_limit=_llm_limit(args))
-    return 0
-
-
-def cmd_al(args: argparse.Namespace) -> int:
-    import yaml
-
-    overrides = {}
-    for item in args.set or []:
-        key, _, value = item.partition("=")
-        overrides[key] = yaml.safe_load(value)
-    if args.action == "report":
-        return al_report(args, overrides)
-    if args.action == "experiment":
-        s = _run_flow(
-            "flows.active:active_learning_experiment",
-            params_path=args.params,
-            overrides=overrides,
-            strategies=args.strategies,
-            seeds=args.seeds,
-        )
-    else:
-        s = _run_flow("flows.active:active_learning", params_path=args.params, overrides=overrides)
-        keep = ("round", "selected", "samples", "images", "accuracy", "majority")
-        s = {"run": s["run"], "rounds": [{k: r.get(k) for k in keep} for r in s["rows"]]}
-    _print(s)
-    return 0
-
-
-def al_report(args: argparse.Namespace, overrides: dict) -> int:
-    """`vit al report`: the experiment's metrics, CSVs and PNG from the rounds on disk."""
-    from flows.active import load_config
-    from vit.active.experiment import runs_on_disk, write_report
-
-    _, _, exp = load_config(args.params, overrides)
-    strategies = list(args.strategies or exp["strategies"])
-    seeds = [int(s) for s in (args.seeds if args.seeds is not None else exp["seeds"])]
-    runs = runs_on_disk(exp["out"], strategies, seeds)
-    if not runs:
-        raise SystemExit(f"no finished runs under {exp['out']} for {strategies} x seeds {seeds}")
-    rep = write_report(runs, exp["metrics_path"], f"{exp['out']}/plots", exp["png"])
-    _print({"runs": sorted(runs), **{k: rep[k] for k in ("final", "vs_random")}})
-    return 0
-
-
-def cmd_server(args: argparse.Namespace) -> int:
-    from flows import runtime
-
-    if args.action == "start":
-        state = runtime.running_server() or runtime.start_server(port=args.port)
-        print(f"Prefect server at {state['api_url']} (pid {state['pid']})")
-    elif args.action == "stop":
-        print("stopped" if runtime.stop_server() else "no vitflow Prefect server was running")
-    else:
-        state = runtime.running_server()
-        print(f"running at {state['api_url']} (pid {state['pid']})" if state else "not running")
-        return 0 if state else 1
-    return 0
-
-
 def _stage_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--set",
@@ -472,58 +348,7 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--max-problems", type=int, default=50, help="problems to print (default 50)")
     v.set_defaults(func=cmd_validate)
 
-    al = sub.add_parser(
-        "al", help="active learning: score the pool, select, synthesize, retrain (rounds)"
-    )
-    al.add_argument(
-        "action",
-        nargs="?",
-        default="run",
-        choices=["run", "experiment", "report"],
-        help="run: the loop with params.yaml `active`; experiment: every strategy over seeds;"
-        " report: the experiment's metrics and plots from the rounds on disk (merges seeds run"
-        " as separate processes)",
-    )
-    al.add_argument(
-        "--set",
-        action="append",
-        metavar="KEY=VALUE",
-        help="override one field of params.yaml's active section (repeatable)",
-    )
-    al.add_argument("--strategies", nargs="+", help="experiment: strategies to compare")
-    al.add_argument("--seeds", nargs="+", type=int, help="experiment: seeds (>= 2 for a spread)")
-    al.set_defaults(func=cmd_al)
-
-    s = sub.add_parser("server", help="the local Prefect server flows report to")
-    s.add_argument("action", choices=["start", "status", "stop"])
-    s.add_argument("--port", type=int, help="port on 127.0.0.1 (default: a free one)")
-    s.set_defaults(func=cmd_server)
-
-    rf = sub.add_parser("refresh", help="ingest, curate, dedup and append new incoming images")
-    rf.add_argument("--incoming", help="folder of new images (default: params refresh.incoming)")
-    rf.add_argument("--dataset", help="the dataset that grows (default: refresh.dataset)")
-    rf.add_argument("--seen", nargs="+", help="datasets to dedup against (default: refresh.seen)")
-    rf.add_argument("--state", help="ledger and counters folder (default: refresh.state)")
-    rf.add_argument("--threshold", type=int, help="new records that make retraining due")
-    rf.add_argument("--retrain-deployment", help="deployment to run when retraining is due")
-    rf.add_argument("--mark-trained", action="store_true", help="reset the count after training")
-    rf.set_defaults(func=cmd_refresh)
-
-    dp = sub.add_parser("deploy", help="register prefect.yaml's deployments (pool + llm limit)")
-    dp.add_argument("--prefect-file", default="prefect.yaml", help="default: %(default)s")
-    dp.add_argument("--llm-limit", type=int, help="concurrent LLM tasks (default: params deploy)")
-    dp.set_defaults(func=cmd_deploy)
-
-    wk = sub.add_parser("worker", help="a process worker that runs the deployments' flow runs")
-    wk.add_argument("--pool", default="vitflow-process", help="work pool (default: %(default)s)")
-    wk.add_argument("--run-once", action="store_true", help="run what is due now, then exit")
-    wk.add_argument("--limit", type=int, help="flow runs at once (default: no limit)")
-    wk.set_defaults(func=cmd_worker)
-
-    sv = sub.add_parser("serve", help="serve prefect.yaml's deployments from this process")
-    sv.add_argument("--prefect-file", default="prefect.yaml", help="default: %(default)s")
-    sv.add_argument("--llm-limit", type=int, help="concurrent LLM tasks (default: params deploy)")
-    sv.set_defaults(func=cmd_serve)
+    cli_ops.add_parsers(sub)
     return ap
 
 

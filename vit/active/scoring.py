@@ -157,24 +157,28 @@ def probe_scores(
     }
 
 
+def percentile(v: np.ndarray) -> np.ndarray:
+    """Rank of each value in [0, 1] (0 lowest, 1 highest, ties averaged); NaN stays NaN."""
+    from scipy.stats import rankdata
+
+    v = np.asarray(v, dtype=np.float64)
+    out = np.full(len(v), np.nan)
+    ok = ~np.isnan(v)
+    if ok.any():
+        out[ok] = (rankdata(v[ok]) - 1) / max(int(ok.sum()) - 1, 1)
+    return out
+
+
 def percentiles_by_type(
     stats: Sequence[dict[str, float]], qtypes: Sequence[str]
 ) -> list[dict[str, float]]:
-    """Each stat replaced by its percentile (0 lowest, 1 highest, ties averaged) among the
-    probes of the same question type; NaN stays NaN."""
-    from scipy.stats import rankdata
-
+    """Each stat replaced by its `percentile` among the probes of the same question type."""
     out = [dict(s) for s in stats]
     types = np.asarray(qtypes)
     for t in set(qtypes):
         rows = np.flatnonzero(types == t)
         for k in STATS:
-            v = np.array([stats[i][k] for i in rows], dtype=np.float64)
-            ok = ~np.isnan(v)
-            if ok.sum() == 0:
-                continue
-            pct = np.full(len(v), np.nan)
-            pct[ok] = (rankdata(v[ok]) - 1) / max(int(ok.sum()) - 1, 1)
+            pct = percentile(np.array([stats[i][k] for i in rows], dtype=np.float64))
             for i, p in zip(rows, pct, strict=True):
                 out[i][k] = float(p)
     return out

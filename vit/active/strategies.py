@@ -225,7 +225,8 @@ class HybridStrategy(Strategy):
         percentiles of the pool when density > 0); NaN uncertainty never wins."""
         u = scores.values["uncertainty"]
         if self.density > 0:
-            u = _percentile(u) + self.density * _percentile(scores.values["typicality"])
+            pct = scoring.percentile
+            u = pct(u) + self.density * pct(scores.values["typicality"])
         return np.where(np.isnan(u), -np.inf, u)
 
     def select(self, scores: Scores, budget: int, rng: np.random.Generator) -> list[Pick]:
@@ -242,17 +243,6 @@ class HybridStrategy(Strategy):
         chosen += [int(i) for i in rest[: budget - len(chosen)]]
         v = scores.values["uncertainty"]
         return [Pick(scores.ids[i], float(v[i])) for i in chosen]
-
-
-def _percentile(v: np.ndarray) -> np.ndarray:
-    """Rank of each value in [0, 1] (ties averaged); NaN stays NaN."""
-    from scipy.stats import rankdata
-
-    out = np.full(len(v), np.nan)
-    ok = ~np.isnan(v)
-    if ok.any():
-        out[ok] = (rankdata(v[ok]) - 1) / max(int(ok.sum()) - 1, 1)
-    return out
 
 
 def kmeans_labels(x: np.ndarray, k: int, seed: int) -> np.ndarray:
