@@ -9,9 +9,12 @@ import numpy as np
 import pytest
 
 from vit.evaluate.questions import (
+    ANSWER_FORMAT,
+    DETAIL,
     DETAIL_PROMPT,
     QTYPES,
     EvalItem,
+    asked,
     load_items,
     make_detail_set,
     make_eval_set,
@@ -148,7 +151,22 @@ def test_eval_phrasing_is_held_out(scenes, items):
     train_qs |= {q for q, _ in DIGIT_TRAIN_QUESTIONS} | set(DETAIL_PROMPTS)
     assert len(train_qs) > 500
     assert not train_qs & {i.question for i in items}
+    assert not train_qs & {asked(i) for i in items}  # nor the text actually put to the model
     assert DETAIL_PROMPT not in train_qs
+
+
+def test_exact_match_items_are_asked_in_the_taught_short_format(scenes, items):
+    """The format line appended at eval time is the one the short training rounds teach
+    (not an instruction the model never saw); detail items and answer_format="" ask bare."""
+    rng = np.random.default_rng(0)
+    taught = {t["question"].split("\n", 1)[1] for t in short(Facts(scenes[0].annotations, rng))[:1]}
+    assert taught == {ANSWER_FORMAT}
+    item = items[0]
+    assert asked(item) == f"{item.question}\n{ANSWER_FORMAT}"
+    assert asked(item, "") == item.question
+    assert asked(item, "Answer the question using a single word or phrase.").endswith("phrase.")
+    detail = make_detail_set(scenes[:1])[0]
+    assert detail.qtype == DETAIL and asked(detail) == DETAIL_PROMPT
 
 
 def test_digits_and_skips():

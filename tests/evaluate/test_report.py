@@ -9,11 +9,12 @@ from pathlib import Path
 import pytest
 
 from vit.evaluate.metrics import majority_answers, majority_baseline
-from vit.evaluate.questions import make_detail_set, make_eval_set
+from vit.evaluate.questions import ANSWER_FORMAT, asked, make_detail_set, make_eval_set
 from vit.evaluate.report import (
     evaluate,
     plot_by_type,
     plot_loss,
+    predict,
     write_json,
     write_loss_data,
     write_plots_data,
@@ -48,6 +49,23 @@ def in_order(answers: list[str]):
     return answer
 
 
+def test_every_model_is_asked_the_formatted_question(data):
+    """predict() puts `asked(item, answer_format)` to the answerer: the format line by
+    default, the bare question with answer_format="", and the same text for every item."""
+    root, _, test = data
+    seen: list[str] = []
+
+    def record(image, question: str) -> str:
+        seen.append(question)
+        return ""
+
+    predict(record, test[:5], root)
+    assert seen == [f"{i.question}\n{ANSWER_FORMAT}" for i in test[:5]]
+    seen.clear()
+    evaluate(record, test[:5], image_root=root, answer_format="")
+    assert seen == [i.question for i in test[:5]]
+
+
 def test_gold_answers_score_one(data):
     root, _, test = data
     # The gold answer dressed as a sentence, as a chatty model would say it.
@@ -62,7 +80,7 @@ def test_gold_answers_score_one(data):
 def test_majority_answerer_equals_majority_baseline(data):
     root, train, test = data
     maj = majority_answers(train)
-    qtype_of = {i.question: i.qtype for i in test}
+    qtype_of = {asked(i): i.qtype for i in test}
 
     def majority_fn(image, question):
         return maj[qtype_of[question]]

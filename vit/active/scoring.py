@@ -50,15 +50,14 @@ def probe_examples(
     records: Sequence[Record], image_root: str | Path, per_image: int = 4, seed: int = 0
 ) -> tuple[list[dict[str, Any]], list[str]]:
     """(collator examples, the record id of each): one two-turn exchange per probe."""
-    from vit.evaluate.questions import make_eval_set
-    from vit.synth.backends.grounded_short import SHORT_PROMPT
+    from vit.evaluate.questions import asked, make_eval_set
 
     examples, owners = [], []
     for item in make_eval_set(records, seed=seed, per_image=per_image):
         # The probes' answers are single words: ask in the format the model was taught for
         # them (the short rounds' instruction), or the loss measures the format, not the
         # image (a round-1 model put 6.7 nats on a bare color word, 2.1 with the prompt).
-        question = f"{IMAGE_TOKEN}\n{item.question}\n{SHORT_PROMPT}"
+        question = f"{IMAGE_TOKEN}\n{asked(item)}"
         examples.append(
             {
                 "id": item.id,

@@ -9,6 +9,13 @@ same helpers the grounded teacher uses (`vit.synth.backends.grounded.Facts`: `re
 object uniquely, `strict_pairs` keeps only relations with no box overlap on their axis), so
 an item is asked only when its answer is unambiguous.
 
+Answer format: exact-match items are asked with the short-answer instruction appended
+(`ANSWER_FORMAT`, the one the grounded writer's short rounds carry), as LLaVA-1.5 asks its
+VQA benchmarks ("Answer the question using a single word or phrase."): the question says
+what to look for, the instruction which of the model's learned answer styles to use. Asked
+bare, the demo model answered in its conversation style ("Yes, there is one diamond.") and
+scored 0.56 instead of 0.61 (README, "Tuning and evaluation"). `asked` builds the text.
+
 Phrasing choice: the words are the training vocabulary (shape, color and size names, `object`,
 `image`/`picture`), but the sentence templates are a held-out set that the grounded writer and
 the digit source never produce, so the eval measures understanding rather than recall of
@@ -28,11 +35,16 @@ import numpy as np
 
 from vit.records import Annotation, Record, atomic_write_text
 from vit.synth.backends.grounded import Facts, ask_attribute, ask_side
+from vit.synth.backends.grounded_short import SHORT_PROMPT
 from vit.synth.vocab import COLORS, SHAPES, article, noun_of
 
 QTYPES = ("count", "color", "shape", "size", "existence", "position", "digit")
 DETAIL = "detail"  # free-text descriptions, scored with a text metric, not exact match
 DETAIL_PROMPT = "Write a detailed description of this picture."
+# The instruction appended to exact-match questions (params.yaml `evaluate.answer_format`;
+# "" asks bare). For a real LLaVA-1.5 use its own: "Answer the question using a single word
+# or phrase."
+ANSWER_FORMAT = SHORT_PROMPT
 
 # Held-out templates: none of them is a string the training writers emit.
 COUNT_QS = ("How many {p} appear in this image?", "What is the number of {p} shown here?")
@@ -64,6 +76,14 @@ class EvalItem:
     @classmethod
     def from_dict(cls, d: dict[str, str]) -> EvalItem:
         return cls(**{k: str(d[k]) for k in cls.__dataclass_fields__})
+
+
+def asked(item: EvalItem, answer_format: str = ANSWER_FORMAT) -> str:
+    """The text put to the model for `item`: its question, then `answer_format` on a new
+    line for exact-match types (a detail item asks for free text and gets none)."""
+    if not answer_format or item.qtype == DETAIL:
+        return item.question
+    return f"{item.question}\n{answer_format}"
 
 
 QA = tuple[str, str] | None

@@ -28,7 +28,7 @@ from PIL import Image
 
 from vit import records
 from vit.evaluate.metrics import accuracy_by_type, rouge_l
-from vit.evaluate.questions import DETAIL, QTYPES, EvalItem
+from vit.evaluate.questions import ANSWER_FORMAT, DETAIL, QTYPES, EvalItem, asked
 
 AnswerFn = Callable[[Image.Image, str], str]
 TUNED = "tuned"
@@ -40,16 +40,20 @@ def load_image(item: EvalItem, image_root: Path | str | None) -> Image.Image:
 
 
 def predict(
-    answer_fn: AnswerFn, items: Sequence[EvalItem], image_root: Path | str | None = None
+    answer_fn: AnswerFn,
+    items: Sequence[EvalItem],
+    image_root: Path | str | None = None,
+    answer_format: str = ANSWER_FORMAT,
 ) -> list[str]:
-    """One answer per item, in order; images are opened once per record."""
+    """One answer per item, in order, each asked as `asked(item, answer_format)`; images are
+    opened once per record."""
     cache: dict[str, Image.Image] = {}
     out = []
     for item in items:
         if item.image not in cache:
             cache.clear()  # items of one record are adjacent: keep only the current image
             cache[item.image] = load_image(item, image_root)
-        out.append(str(answer_fn(cache[item.image], item.question) or ""))
+        out.append(str(answer_fn(cache[item.image], asked(item, answer_format)) or ""))
     return out
 
 
@@ -71,11 +75,12 @@ def evaluate(
     baselines: dict[str, dict] | None = None,
     image_root: Path | str | None = None,
     predictions: list[str] | None = None,
+    answer_format: str = ANSWER_FORMAT,
 ) -> dict[str, Any]:
     """Score `answer_fn` ("tuned") on `items` and put `baselines` (each an `accuracy_by_type`
     result on the same items) beside it. `detail` items get ROUGE-L instead of exact match.
     Pass a list as `predictions` to receive the raw answers (for review of wrong ones)."""
-    preds = predict(answer_fn, items, image_root)
+    preds = predict(answer_fn, items, image_root, answer_format)
     if predictions is not None:
         predictions[:] = preds
     report = compare({TUNED: accuracy_by_type(items, preds), **(baselines or {})})

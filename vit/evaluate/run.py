@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from vit.evaluate.metrics import accuracy_by_type, majority_baseline
-from vit.evaluate.questions import make_eval_set, save_items, type_counts
+from vit.evaluate.questions import ANSWER_FORMAT, make_eval_set, save_items, type_counts
 from vit.evaluate.report import (
     evaluate,
     plot_by_type,
@@ -28,11 +28,13 @@ def _split(ds: Dataset, name: str) -> list:
     return [r for r in ds if r.split == name]
 
 
-def _blind_answers(ask, items) -> list[str]:
+def _blind_answers(ask, items, answer_format: str) -> list[str]:
     from PIL import Image
 
+    from vit.evaluate.questions import asked
+
     gray = Image.new("RGB", (64, 64), (128, 128, 128))
-    return [ask(gray, it.question) for it in items]
+    return [ask(gray, asked(it, answer_format)) for it in items]
 
 
 def _model_fn(path: str | Path, max_new_tokens: int):
@@ -55,12 +57,14 @@ def evaluate_model(
     max_new_tokens: int = 16,
     metrics_path: str | Path | None = None,
     blind: bool = True,
+    answer_format: str = ANSWER_FORMAT,
 ) -> dict[str, Any]:
     """Score `model` on `split` of `data`; write report, predictions and plots under `out`.
 
     `blind` adds the same model answering with every image replaced by flat gray: where it
     scores as well as with the real images, the model answers from the language prior and
-    does not look (the usual first failure of a VLM trained from scratch)."""
+    does not look (the usual first failure of a VLM trained from scratch). Every model is
+    asked the same text: `answer_format` appended to exact-match questions (questions.asked)."""
     ds, out = Dataset.open(data), Path(out)
     items = make_eval_set(_split(ds, split), seed=seed, per_image=per_image)[:limit]
     if not items:
@@ -68,13 +72,13 @@ def evaluate_model(
     train_items = make_eval_set(_split(ds, "train"), seed=seed + 1, per_image=per_image)
     baselines = {"majority": majority_baseline(train_items, items)}
     if stage1_model:
-        s1 = predict(_model_fn(stage1_model, max_new_tokens), items, ds.image_root)
+        s1 = predict(_model_fn(stage1_model, max_new_tokens), items, ds.image_root, answer_format)
         baselines["stage1"] = accuracy_by_type(items, s1)
     ask = _model_fn(model, max_new_tokens)
     if blind:
-        baselines["blind"] = accuracy_by_type(items, _blind_answers(ask, items))
+        baselines["blind"] = accuracy_by_type(items, _blind_answers(ask, items, answer_format))
     preds: list[str] = []
-    report = evaluate(ask, items, baselines, ds.image_root, preds)
+    report = evaluate(ask, items, baselines, ds.image_root, preds, answer_format)
     report["item_types"] = type_counts(items)
     save_items(items, out / "items.jsonl")
     write_predictions(items, preds, out / "predictions.jsonl")
