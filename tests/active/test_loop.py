@@ -66,3 +66,21 @@ def test_changed_settings_clear_old_rounds_but_more_rounds_keep_them(al_data, al
     assert prepare(rounds=3, steps=3)
     assert not prepare(rounds=3, steps=3, strategy="random")
     assert not prepare(rounds=3, steps=3, strategy="random", synth_seed=7)  # other instructions
+
+
+def test_epochs_scale_each_rounds_steps_with_its_training_set(al_data, al_model, tmp_path):
+    """`epochs` > 0: a round's steps follow its training records (ceil(epochs x n / batch)),
+    so round 1 (more records) trains longer than round 0; `steps` is the floor."""
+    from vit.active.config import ActiveConfig
+    from vit.records import Dataset
+
+    out = tmp_path / "al"
+    cfg = tiny_cfg(al_data, al_model, out, strategy="random", rounds=1, epochs=1.0, steps=1)
+    rows = run_loop(cfg, synth_params(tmp_path))
+    for k, row in enumerate(rows):
+        n = len(Dataset.open(out / f"round-{k}" / "train"))
+        assert row["steps"] == cfg.round_steps(n) == -(-n // cfg.batch_size)
+    assert rows[1]["steps"] > rows[0]["steps"] > 1
+    assert cfg.round_steps(1) == 1 and ActiveConfig(steps=50, epochs=1).round_steps(16) == 50
+    with pytest.raises(ValueError, match="epochs >= 0"):
+        ActiveConfig(epochs=-1)

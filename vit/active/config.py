@@ -6,6 +6,7 @@ cfg = build(ActiveConfig, section("active"))
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -34,6 +35,11 @@ class ActiveConfig:
     out: str = _f("data/active", "rounds go to OUT/round-K")
     metrics_path: str = _f("metrics/al.json", "accuracy per round (dvc metrics); '' = none")
     steps: int = _f(200, "optimizer steps per round (warm start from the last round)")
+    epochs: float = _f(
+        0.0,
+        "> 0: a round trains max(steps, ceil(epochs x its training records / batch_size)) "
+        "steps, so later, larger rounds learn their new data as well as the first",
+    )
     lr: float = _f(5e-4, "peak learning rate per round")
     batch_size: int = _f(16, "training batch size")
     train: dict = _f({}, "more TrainConfig fields for every round (stage is always instruct)")
@@ -71,6 +77,12 @@ class ActiveConfig:
             raise ValueError(f"review {self.review!r}: choose from {REVIEW_MODES}")
         if self.budget < 1 or self.seed_size < 1 or self.rounds < 0:
             raise ValueError("need budget >= 1, seed_size >= 1 and rounds >= 0")
+        if self.epochs < 0 or self.steps < 1:
+            raise ValueError("need steps >= 1 and epochs >= 0")
+
+    def round_steps(self, n_records: int) -> int:
+        """Optimizer steps for a round that trains on `n_records` records."""
+        return max(self.steps, math.ceil(self.epochs * n_records / self.batch_size))
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

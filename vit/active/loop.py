@@ -190,7 +190,9 @@ class Loop:
             return json.loads(done.read_text())
         if not (d / "train" / "vitflow.json").exists():
             write_dataset(d / "train", self.train_set(k), self.ds.image_root)
-        base = dict(max_steps=self.cfg.steps, lr=self.cfg.lr, batch_size=self.cfg.batch_size)
+        n = len(Dataset.open(d / "train"))
+        steps = self.cfg.round_steps(n)
+        base = dict(max_steps=steps, lr=self.cfg.lr, batch_size=self.cfg.batch_size)
         tc = TrainConfig(
             **{**base, "seed": self.cfg.seed + k, **self.cfg.train, "stage": "instruct"}
         )
@@ -267,6 +269,7 @@ class Loop:
             "majority": report["overall"].get("majority"),
             "by_type": {t: v.get("tuned") for t, v in report["by_type"].items()},
             "train_loss": done.get("train_loss"),
+            "steps": done.get("global_step"),
         }
         if not self.skip(k):
             old = (
