@@ -181,6 +181,10 @@ class Loop:
             recs += list(Dataset.open(extras)) if (extras / "vitflow.json").exists() else []
         return recs
 
+    def steps(self, k: int, n_records: int) -> int:
+        """Optimizer steps of round k, which trains on `n_records` records."""
+        return self.cfg.round_steps(n_records)
+
     def train(self, k: int) -> dict[str, Any]:
         from vit.train import TrainConfig, train
 
@@ -190,8 +194,7 @@ class Loop:
             return json.loads(done.read_text())
         if not (d / "train" / "vitflow.json").exists():
             write_dataset(d / "train", self.train_set(k), self.ds.image_root)
-        n = len(Dataset.open(d / "train"))
-        steps = self.cfg.round_steps(n)
+        steps = self.steps(k, len(Dataset.open(d / "train")))
         base = dict(max_steps=steps, lr=self.cfg.lr, batch_size=self.cfg.batch_size)
         tc = TrainConfig(
             **{**base, "seed": self.cfg.seed + k, **self.cfg.train, "stage": "instruct"}
