@@ -24,46 +24,52 @@ def gt():
     sys.modules.pop(spec.name, None)
 
 
-def test_mfu_by_hand(gt):
+@pytest.fixture(scope="module")
+def gl(gt):
+    """bench/gpu_llava.py, the model side gpu_train.py imports (bench/ on sys.path)."""
+    return sys.modules["gpu_llava"]
+
+
+def test_mfu_by_hand(gl):
     # 1e9 params x 1e4 tokens/s x 6 = 6e13 FLOP/s, over a 1e14 peak
-    assert gt.mfu(10**9, 1e4, 1e14) == pytest.approx(0.6)
-    assert gt.mfu(10**9, 1e4, None) is None
+    assert gl.mfu(10**9, 1e4, 1e14) == pytest.approx(0.6)
+    assert gl.mfu(10**9, 1e4, None) is None
 
 
-def test_peak_flops_by_gpu_name(gt):
-    assert gt.peak_flops_for("NVIDIA H200", None) == 989e12
-    assert gt.peak_flops_for("NVIDIA H100 80GB HBM3", None) == 989e12
-    assert gt.peak_flops_for("NVIDIA A100-SXM4-80GB", None) == 312e12
-    assert gt.peak_flops_for("cpu", None) is None
-    assert gt.peak_flops_for("cpu", 100.0) == 100e12
+def test_peak_flops_by_gpu_name(gl):
+    assert gl.peak_flops_for("NVIDIA H200", None) == 989e12
+    assert gl.peak_flops_for("NVIDIA H100 80GB HBM3", None) == 989e12
+    assert gl.peak_flops_for("NVIDIA A100-SXM4-80GB", None) == 312e12
+    assert gl.peak_flops_for("cpu", None) is None
+    assert gl.peak_flops_for("cpu", 100.0) == 100e12
     with pytest.raises(SystemExit, match="--peak-tflops"):
-        gt.peak_flops_for("Some Future GPU", None)
+        gl.peak_flops_for("Some Future GPU", None)
 
 
-def test_real_size_config_expects_576_image_tokens(gt):
-    cfg = gt.llava_config("tinyllama")
-    assert gt.image_token_count(cfg) == (336 // 14) ** 2 == 576
-    assert gt.vision_positions(cfg) == 577
+def test_real_size_config_expects_576_image_tokens(gl):
+    cfg = gl.llava_config("tinyllama")
+    assert gl.image_token_count(cfg) == (336 // 14) ** 2 == 576
+    assert gl.vision_positions(cfg) == 577
     assert cfg.image_token_index < cfg.text_config.vocab_size
 
 
-def test_synthetic_batch_holds_the_image_tokens_the_model_expects(gt):
-    cfg = gt.llava_config(tiny=True)
-    n_img = gt.image_token_count(cfg)
-    b = gt.synthetic_batch(cfg, batch_size=3, seq_len=20)
+def test_synthetic_batch_holds_the_image_tokens_the_model_expects(gl):
+    cfg = gl.llava_config(tiny=True)
+    n_img = gl.image_token_count(cfg)
+    b = gl.synthetic_batch(cfg, batch_size=3, seq_len=20)
     assert b["input_ids"].shape == b["labels"].shape == (3, 20)
     assert b["pixel_values"].shape == (3, 3, 28, 28)
     assert ((b["input_ids"] == cfg.image_token_index).sum(dim=1) == n_img).all()
     assert (b["labels"][:, :n_img] == -100).all() and (b["labels"][:, n_img:] >= 0).all()
     with pytest.raises(SystemExit, match="image tokens"):
-        gt.synthetic_batch(cfg, batch_size=1, seq_len=n_img)
+        gl.synthetic_batch(cfg, batch_size=1, seq_len=n_img)
 
 
-def test_param_counts_add_up_with_tied_embeddings(gt, monkeypatch):
-    monkeypatch.setitem(gt.TINY_LM, "tie_word_embeddings", True)
-    cfg = gt.llava_config(tiny=True)
-    model = gt.build_model(cfg, gt.recipes(False, "fp32")["vitflow"], "cpu")
-    c = gt.param_counts(model)
+def test_param_counts_add_up_with_tied_embeddings(gl, monkeypatch):
+    monkeypatch.setitem(gl.TINY_LM, "tie_word_embeddings", True)
+    cfg = gl.llava_config(tiny=True)
+    model = gl.build_model(cfg, gl.recipes(False, "fp32")["vitflow"], "cpu")
+    c = gl.param_counts(model)
     assert c["total"] == sum(p.numel() for p in model.parameters())
     assert c["total"] == c["vision"] + c["projector"] + c["lm"]
 
