@@ -5,7 +5,7 @@
 
 New images in `refresh.incoming` are ingested, curated, deduplicated against everything
 already seen and appended to `refresh.dataset`; those whose annotations came in the
-`records.jsonl` sidecar get instructions in `refresh.synth_out` (vit/refresh.py does it all). When the
+`records.jsonl` sidecar get instructions in `refresh.synth_out` (vit/refresh/ does it all). When the
 records added since the last training reach `refresh.threshold`, retraining is due: the flow
 runs the deployment named in `refresh.retrain_deployment` without waiting for it (training
 takes long; the run is visible in the UI) and starts the count again, or, with none named,

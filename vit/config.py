@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+from dataclasses import field
 from pathlib import Path
 from typing import Any
 
 DEFAULT_PARAMS = "params.yaml"
+
+
+def param_field(default: Any, help: str) -> Any:
+    """A config dataclass field with its help text (shown by `--help` and the README); a list
+    or dict default is copied per instance."""
+    if isinstance(default, list | dict):
+        return field(default_factory=lambda d=default: type(d)(d), metadata={"help": help})
+    return field(default=default, metadata={"help": help})
 
 
 def load_params(path: str | Path = DEFAULT_PARAMS) -> dict[str, Any]:

@@ -7,18 +7,14 @@ cfg = build(ActiveConfig, section("active"))
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any
+
+from vit.config import param_field as _f
 
 STRATEGIES = ("random", "uncertainty", "diversity", "hybrid")
 MEASURES = ("loss", "entropy", "margin")
 REVIEW_MODES = ("off", "publish", "on")
-
-
-def _f(default: Any, help: str) -> Any:
-    if isinstance(default, list | dict):
-        return field(default_factory=lambda d=default: type(d)(d), metadata={"help": help})
-    return field(default=default, metadata={"help": help})
 
 
 @dataclass

@@ -5,19 +5,14 @@ Read from params.yaml's `dedup` section with `vit.config.build(DedupConfig, sect
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any
 
+from vit.config import param_field as _f
 from vit.dedup.groups import KEEP_POLICIES
 from vit.dedup.splits import DEFAULT_RATIOS, normalize_ratios
 
 METHODS = ("exact", "near", "semantic", "joint", "text")
-
-
-def _f(default: Any, help: str) -> Any:
-    if isinstance(default, list | dict):
-        return field(default_factory=lambda: type(default)(default), metadata={"help": help})
-    return field(default=default, metadata={"help": help})
 
 
 @dataclass

@@ -6,12 +6,10 @@ cfg = build(ModelConfig, section("model"))
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any
 
-
-def _f(default: Any, help: str) -> Any:
-    return field(default=default, metadata={"help": help})
+from vit.config import param_field as _f
 
 
 @dataclass

@@ -3,20 +3,15 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any
 
+from vit.config import param_field as _f
 from vit.synth.grounding import MODES
 from vit.synth.templates import TYPES, template_hash
 
 # Bump when the parser, validator or output layout changes: finished shards are redone.
 SYNTH_VERSION = 1
-
-
-def _f(default: Any, help: str) -> Any:
-    if isinstance(default, dict | list):
-        return field(default_factory=lambda: type(default)(default), metadata={"help": help})
-    return field(default=default, metadata={"help": help})
 
 
 @dataclass

@@ -6,17 +6,13 @@ cfg = build(TrainConfig, section("train"))
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any
+
+from vit.config import param_field as _f
 
 STAGES = ("vision", "align", "instruct")
 MODULES = ("vision", "projector", "lm")
-
-
-def _f(default: Any, help: str) -> Any:
-    if isinstance(default, list | dict):
-        return field(default_factory=lambda d=default: type(d)(d), metadata={"help": help})
-    return field(default=default, metadata={"help": help})
 
 
 @dataclass

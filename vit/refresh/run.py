@@ -1,58 +1,30 @@
-"""Incremental refresh: images dropped into an incoming folder join the dataset, once each.
-
-    vit refresh                                   # params.yaml's `refresh` section
-    from vit.refresh import RefreshConfig, refresh
-    summary = refresh(RefreshConfig(incoming="data/incoming"), load_params("params.yaml"))
-
-One run:
-1. scan: every file under `incoming` (the folder source's rules: recursive, hidden files
-   skipped, `captions.csv|jsonl` / `metadata.csv|jsonl` at the top as the captions sidecar,
-   `records.jsonl` at the top as the annotations sidecar: vitflow records, as `vit generate
-   scenes` writes them, whose `image` names a file inside `incoming`) is hashed (sha256 of its bytes). A hash already in the ledger was handled by an earlier
-   run and is skipped, so dropped files may stay where they are.
-2. ingest + curate the new files, staged under content names (`incoming-<sha16>.png`), with
-   vit.ingest and vit.curate: the LLaVA contract and the quality filters, reasons kept.
-3. dedup against everything already seen (the `seen` datasets and every earlier refresh) with
-   vit.dedup's own methods over old + new signatures, old rows ranked first: an old record
-   always survives, a new one goes when it duplicates anything kept.
-4. append the accepted records to `dataset` as one new shard (images copied in), manifest
-   last; then the ledger (one outcome per content hash) and the counters.
-5. synthesize: vit.synth writes instructions for the added records into `synth_out`, one
-   output shard per dataset shard, so only the new shard is worked on and the generation
-   cache answers anything asked before (records without boxes are skipped, as always).
-6. retraining is due once the records added since the last training reach `threshold`.
-
-A crash before the manifest leaves the dataset as it was and the files unledgered, so the
-next run does them again; a crash between manifest and ledger makes the next run find those
-files as exact duplicates of what was appended: nothing is ever added twice.
-"""
+"""One refresh run: scan, ingest + curate, dedup against everything seen, append, synthesize
+(the steps are listed in vit/refresh/__init__.py)."""
 
 from __future__ import annotations
 
-import fcntl
-import hashlib
 import json
 import os
 import shutil
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from vit.records import Dataset, atomic_write_text, read_jsonl, write_jsonl, write_manifest
+from vit.config import param_field as _f
+from vit.records import Dataset, atomic_write_text, write_jsonl, write_manifest
+from vit.refresh.incoming import load_records_sidecar, scan
+from vit.refresh.ledger import (
+    LEDGER,
+    STATE,
+    STATUSES,
+    load_ledger,
+    load_state,
+    locked,
+    retrain_due,
+)
 
 ID_PREFIX = "incoming-"
-RECORDS_SIDECAR = "records.jsonl"  # annotations (+ captions) for incoming images
-LEDGER, STATE = "ledger.jsonl", "state.json"
-STATUSES = ("added", "duplicate", "rejected")  # every new file content ends as one of these
-
-
-def _f(default: Any, help: str) -> Any:
-    if isinstance(default, list | dict):
-        return field(default_factory=lambda: type(default)(default), metadata={"help": help})
-    return field(default=default, metadata={"help": help})
 
 
 @dataclass
@@ -79,7 +51,7 @@ def refresh(
     are read)."""
     t0 = time.perf_counter()
     state_dir = Path(config.state)
-    with _locked(state_dir):
+    with locked(state_dir):
         ledger = load_ledger(state_dir)
         state = load_state(state_dir)
         files, sidecar = scan(Path(config.incoming))
@@ -121,100 +93,6 @@ def refresh(
     summary["retrain_due"] = retrain_due(state, config.threshold)
     summary["seconds"] = round(time.perf_counter() - t0, 2)
     return summary
-
-
-def retrain_due(state: dict[str, Any], threshold: int) -> bool:
-    return state["since_training"] > 0 and state["since_training"] >= threshold
-
-
-def mark_trained(state_dir: str | Path, note: dict[str, Any] | None = None) -> dict[str, Any]:
-    """A retraining took (or was launched on) what accumulated: the counter starts again."""
-    state_dir = Path(state_dir)
-    with _locked(state_dir):
-        state = load_state(state_dir)
-        state["last_training"] = {
-            "at": time.time(),
-            "records": state["since_training"],
-            **(note or {}),
-        }
-        state["since_training"] = 0
-        atomic_write_text(state_dir / STATE, json.dumps(state, indent=2, sort_keys=True))
-    return state
-
-
-# --- ledger, state, scan ------------------------------------------------------------------------
-
-
-def load_ledger(state_dir: Path) -> dict[str, dict[str, Any]]:
-    """{sha256: outcome} of every file content any run has handled."""
-    p = state_dir / LEDGER
-    return {row["sha256"]: row for row in read_jsonl(p)} if p.exists() else {}
-
-
-def load_state(state_dir: Path) -> dict[str, Any]:
-    p = state_dir / STATE
-    state = json.loads(p.read_text()) if p.exists() else {}
-    return {"batches": 0, "added_total": 0, "since_training": 0, "last_training": None, **state}
-
-
-@contextmanager
-def _locked(state_dir: Path) -> Iterator[None]:
-    """One refresh at a time per state folder (a scheduled run and a manual one may overlap)."""
-    state_dir.mkdir(parents=True, exist_ok=True)
-    with open(state_dir / ".lock", "w") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
-
-
-def scan(incoming: Path) -> tuple[list[tuple[str, str]], Path | None]:
-    """([(relative path, sha256)] of every visible file but the sidecar, the sidecar)."""
-    from vit.sources.folder import CAPTION_FILES, _files
-
-    incoming.mkdir(parents=True, exist_ok=True)  # a fresh install: show where files go
-    sidecar = next((incoming / n for n in CAPTION_FILES if (incoming / n).is_file()), None)
-    skip = {RECORDS_SIDECAR} | ({sidecar.name} if sidecar else set())
-    rels = [r for r in _files(incoming) if r not in skip]
-    return [(r, _sha256(incoming / r)) for r in rels], sidecar
-
-
-def load_records_sidecar(incoming: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """({path relative to `incoming`: Record} from `records.jsonl`, refused rows with why).
-
-    The sidecar comes with the drop, so its `image` paths are not trusted: one that is
-    absolute, climbs out of `incoming` or names no file there is refused, never read."""
-    from vit.records import Record, RecordError, UnsafePathError, resolve_image
-
-    path = incoming / RECORDS_SIDECAR
-    if not path.is_file():
-        return {}, []
-    root = incoming.resolve()
-    notes: dict[str, Any] = {}
-    bad: list[dict[str, Any]] = []
-    with open(path, encoding="utf-8") as f:
-        for n, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            try:
-                rec = Record.from_dict(json.loads(line))
-                full = resolve_image(incoming, rec.image or "")
-                if not full.is_file():
-                    raise UnsafePathError(f"image {rec.image!r} is not in the incoming folder")
-            except (json.JSONDecodeError, RecordError, UnsafePathError, ValueError) as e:
-                bad.append({"file": RECORDS_SIDECAR, "line": n, "reason": str(e)})
-                continue
-            notes.setdefault(full.relative_to(root).as_posix(), rec)
-    return notes, bad
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _exists(dataset: str | Path) -> bool:
