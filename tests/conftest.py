@@ -12,6 +12,26 @@ os.environ.setdefault("FIFTYONE_DO_NOT_TRACK", "true")
 os.environ.setdefault("DO_NOT_TRACK", "1")
 
 
+@pytest.fixture(autouse=True)
+def _prefect_console_outlives_the_test_capture():
+    """Prefect (re)builds its console log handler with the sys.stderr of that moment, and an
+    in-process server start does so again. Built inside a test that captures output
+    (capsys), the handler kept that test's stream, closed after it, and a later flow run
+    failed writing its logs ("I/O operation on closed file": tests/test_cli.py, then
+    tests/flows/test_active.py). After each test, such a handler gets the live stderr back."""
+    yield
+    handlers = sys.modules.get("prefect.logging.handlers")
+    if handlers is None:
+        return
+    import logging
+
+    loggers = [logging.getLogger(), *logging.Logger.manager.loggerDict.values()]
+    for lg in loggers:
+        for h in getattr(lg, "handlers", []):
+            if isinstance(h, handlers.PrefectConsoleHandler) and h.console.file.closed:
+                h.console.file = sys.stderr
+
+
 @pytest.fixture(scope="session")
 def prefect_api() -> str:
     """A real Prefect server (SQLite in a temp dir) for the whole session; yields its API URL."""
