@@ -15,8 +15,8 @@ def _load(name: str) -> dict:
 
 
 def main() -> None:
-    names = ("ingest_scenes", "curate_scenes", "dedup_scenes", "synth", "eval")
-    ing, cur, ded, syn, ev = (_load(f"{n}.json") for n in names)
+    names = ("ingest_scenes", "curate_scenes", "dedup_scenes", "synth", "eval", "al")
+    ing, cur, ded, syn, ev, al = (_load(f"{n}.json") for n in names)
     gt = cur.get("groundtruth", {})
     dgt = ded.get("groundtruth", {})
     lines = [
@@ -32,8 +32,18 @@ def main() -> None:
         f"  synthesize  kept {syn.get('total', {}).get('kept')} instructions, "
         f"hallucination rate {syn.get('total', {}).get('hallucination_rate')}",
         f"  evaluate    overall accuracy {ev.get('overall')}",
+        *_active(al),
     ]
     print("\n".join(lines))
+
+
+def _active(al: dict) -> list[str]:
+    """One line per strategy of the `active` stage: accuracy after each round."""
+    return [
+        f"  active      {name}: accuracy {c['mean']} after rounds {c['round']} "
+        f"({[int(x) for x in c['samples']]} samples)"
+        for name, c in (al.get("curves") or {}).items()
+    ]
 
 
 def _recalls(kinds: dict) -> str:
