@@ -35,6 +35,7 @@ EXPERIMENT_DEFAULTS = {
     "out": "data/al_experiment",
     "metrics_path": "metrics/al_experiment.json",
     "png": "docs/al_curves.png",
+    "set": {},  # ActiveConfig fields for the experiment's runs only, over `active`
 }
 
 
@@ -101,7 +102,10 @@ def active_learning_experiment(
     seeds: list[int] | None = None,
 ) -> dict[str, Any]:
     """Every strategy from the same seed sets, over several seeds: metrics, plot data, PNG."""
-    cfg, _, exp = load_config(params_path, overrides)
+    _, _, exp = load_config(params_path, None)
+    # The experiment's own settings over `active` (e.g. more rounds than the demo's loop);
+    # the command line's --set wins over both.
+    cfg, _, exp = load_config(params_path, {**exp["set"], **(overrides or {})})
     strategies = list(strategies or exp["strategies"])
     seeds = [int(s) for s in (seeds if seeds is not None else exp["seeds"])]
     plots = f"{exp['out']}/plots"

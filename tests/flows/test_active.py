@@ -116,8 +116,10 @@ def test_vit_al_experiment_writes_curves_for_every_strategy_and_seed(
     from flows.cli import main
 
     monkeypatch.setenv("PREFECT_API_URL", prefect_api)
-    cfg = tiny_cfg(al_data, al_model, tmp_path / "unused", rounds=1, hard_top=1)
+    # `active` asks for no rounds; the experiment's own `set` gives its runs one (2 rows)
+    cfg = tiny_cfg(al_data, al_model, tmp_path / "unused", rounds=0, hard_top=1)
     experiment = {
+        "set": {"rounds": 1},
         "seeds": [0, 1],
         "out": str(tmp_path / "exp"),
         "metrics_path": str(tmp_path / "al_experiment.json"),
