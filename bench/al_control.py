@@ -2,15 +2,18 @@
 
     python bench/al_control.py --seed 0 --strategy random      # after `vit al experiment`
     python bench/al_control.py --params my.yaml --seed 1 --set epochs=3
+    python bench/al_control.py --experiment data/al_experiment --set epochs=0 --rescore
 
 Reads a finished `vit al experiment` folder (`active.experiment.out` of the params file,
-`--set` overrides `active` fields as `vit al --set` does). For seed S it continues from the
+`active.experiment.set` and then `--set` override `active` fields, as for the experiment). For seed S it continues from the
 shared seed round, as every strategy does, but adds no new images: round k trains the
 previous round's model on the seed round's records and hard variants only, for exactly the
 optimizer steps the given strategy's round k trained, with the same settings, and is
 scored on the same test items. Where this control ends as high as the strategy, the rounds
 are limited by steps, not by data, and no selection strategy can show a gain (README,
-"Active learning"). Prints both curves and writes bench/out/al_control_seed-S.json.
+"Active learning"). `--rescore` scores the strategy's round models again, for an experiment
+evaluated before the evaluation changed. Prints both curves and writes
+bench/out/al_control_seed-S.json.
 The control's rounds go to OUT/seed-S/control-<strategy>.
 """
 
@@ -70,8 +73,11 @@ def row(loop: Loop, k: int) -> dict[str, Any]:
     }
 
 
-def run_control(cfg: ActiveConfig, exp_out: str | Path, seed: int, strategy: str) -> dict:
-    """Train and score the control for `seed` beside `strategy`'s finished rounds."""
+def run_control(
+    cfg: ActiveConfig, exp_out: str | Path, seed: int, strategy: str, rescore: bool = False
+) -> dict:
+    """Train and score the control for `seed` beside `strategy`'s finished rounds (their
+    stored accuracies, or with `rescore` their models scored again as the control is)."""
     seed_dir = Path(exp_out) / f"seed-{seed}"
     matched = matched_steps(seed_dir / strategy)
     matched.pop(0, None)  # round 0 is the shared seed round itself
@@ -90,7 +96,28 @@ def run_control(cfg: ActiveConfig, exp_out: str | Path, seed: int, strategy: str
         summary = json.loads((seed_dir / strategy / f"round-{k}" / "summary.json").read_text())
         keep = ("round", "steps", "samples", "images", "accuracy", "by_type")
         theirs.append({key: summary.get(key) for key in keep})
+        if rescore:  # the strategy's round model, scored by today's evaluation as the control is
+            theirs[-1]["accuracy"] = rescored(loop, seed_dir / strategy / f"round-{k}", k)
     return {"seed": seed, "strategy": strategy, "control": control, strategy: theirs}
+
+
+def rescored(loop: Loop, round_dir: Path, k: int) -> float:
+    """Overall accuracy of a finished round's model under the current evaluation (for
+    experiments scored before it changed), written next to the control's rounds."""
+    from vit.evaluate.run import evaluate_model
+
+    out = loop.out / f"rescored-round-{k}"
+    cfg = loop.cfg
+    report = evaluate_model(
+        round_dir / "model" / "model",
+        cfg.data,
+        out,
+        per_image=cfg.eval_per_image,
+        limit=cfg.eval_limit or None,
+        max_new_tokens=cfg.eval_max_new_tokens,
+        blind=False,
+    )
+    return report["overall"]["tuned"]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -103,11 +130,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--strategy", default="random", help="whose steps the control matches")
     ap.add_argument("--set", action="append", metavar="KEY=VALUE", help="override `active`")
+    ap.add_argument("--experiment", help="experiment folder (default: active.experiment.out)")
+    ap.add_argument(
+        "--rescore",
+        action="store_true",
+        help="score the strategy's round models again with today's evaluation",
+    )
     ap.add_argument("--out", help="JSON path (default bench/out/al_control_seed-S.json)")
     args = ap.parse_args(argv)
     overrides = {k: yaml.safe_load(v) for k, _, v in (s.partition("=") for s in args.set or [])}
-    cfg, _, exp = load_config(args.params, overrides)
-    res = run_control(cfg, exp["out"], args.seed, args.strategy)
+    _, _, exp = load_config(args.params, None)
+    cfg, _, exp = load_config(args.params, {**exp["set"], **overrides})  # as the experiment
+    res = run_control(cfg, args.experiment or exp["out"], args.seed, args.strategy, args.rescore)
     for mine, theirs in zip(res["control"], res[args.strategy], strict=True):
         print(
             f"round {mine['round']}: {mine['steps']} steps | control (seed set only, "

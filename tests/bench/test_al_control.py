@@ -34,7 +34,7 @@ def test_control_matches_the_strategys_steps_and_adds_no_images(ctl, al_data, al
     run_experiment(cfg, synth, ["random"], [0], out)
     with pytest.raises(SystemExit, match="no finished rounds"):
         ctl.run_control(cfg, out, 0, "hybrid")
-    res = ctl.run_control(cfg, out, 0, "random")
+    res = ctl.run_control(cfg, out, 0, "random", rescore=True)
     seed_images = json.loads((out / "seed-0" / "seed" / "round-0" / "summary.json").read_text())
     mine, theirs = res["control"], res["random"]
     assert [r["round"] for r in mine] == [r["round"] for r in theirs] == [1, 2]
@@ -45,6 +45,12 @@ def test_control_matches_the_strategys_steps_and_adds_no_images(ctl, al_data, al
     assert {r["images"] for r in mine} == {seed_images["images"]}
     assert all(t["images"] > seed_images["images"] for t in theirs)
     assert all(0.0 <= r["accuracy"] <= 1.0 for r in mine)
+    # rescored: random's own round models under the same evaluation give the stored values
+    stored = [
+        json.loads((out / "seed-0" / "random" / f"round-{k}" / "eval.json").read_text())
+        for k in (1, 2)
+    ]
+    assert [t["accuracy"] for t in theirs] == [e["overall"]["tuned"] for e in stored]
     ctl_dir = out / "seed-0" / "control-random"
     assert (ctl_dir / "round-2" / "eval.json").exists() and not (
         ctl_dir / "round-1" / "synth"
