@@ -104,19 +104,7 @@ def run_control(
 def rescored(loop: Loop, round_dir: Path, k: int) -> float:
     """Overall accuracy of a finished round's model under the current evaluation (for
     experiments scored before it changed), written next to the control's rounds."""
-    from vit.evaluate.run import evaluate_model
-
-    out = loop.out / f"rescored-round-{k}"
-    cfg = loop.cfg
-    report = evaluate_model(
-        round_dir / "model" / "model",
-        cfg.data,
-        out,
-        per_image=cfg.eval_per_image,
-        limit=cfg.eval_limit or None,
-        max_new_tokens=cfg.eval_max_new_tokens,
-        blind=False,
-    )
+    report = loop.score_model(round_dir / "model" / "model", loop.out / f"rescored-round-{k}")
     return report["overall"]["tuned"]
 
 
@@ -139,8 +127,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", help="JSON path (default bench/out/al_control_seed-S.json)")
     args = ap.parse_args(argv)
     overrides = {k: yaml.safe_load(v) for k, _, v in (s.partition("=") for s in args.set or [])}
-    _, _, exp = load_config(args.params, None)
-    cfg, _, exp = load_config(args.params, {**exp["set"], **overrides})  # as the experiment
+    cfg, _, exp = load_config(args.params, overrides, experiment=True)
     res = run_control(cfg, args.experiment or exp["out"], args.seed, args.strategy, args.rescore)
     for mine, theirs in zip(res["control"], res[args.strategy], strict=True):
         print(

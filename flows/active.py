@@ -40,20 +40,23 @@ EXPERIMENT_DEFAULTS = {
 
 
 def load_config(
-    params_path: str, overrides: dict[str, Any] | None
+    params_path: str, overrides: dict[str, Any] | None, experiment: bool = False
 ) -> tuple[ActiveConfig, SynthConfig, dict[str, Any]]:
     """(ActiveConfig from `active` + overrides, SynthConfig from `synthesize` + active.synth,
-    the experiment settings from `active.experiment`)."""
+    the experiment settings from `active.experiment`). With `experiment`, the experiment's
+    own `set` comes between `active` and the overrides (e.g. more rounds than the demo's
+    loop; the command line's --set wins over both)."""
     params = load_params(params_path)
     section = dict(params.get("active") or {})
-    experiment = {**EXPERIMENT_DEFAULTS, **(section.pop("experiment", None) or {})}
-    cfg = build(ActiveConfig, {**section, **(overrides or {})}, f"{params_path}: active")
+    exp = {**EXPERIMENT_DEFAULTS, **(section.pop("experiment", None) or {})}
+    fields = {**section, **(exp["set"] if experiment else {}), **(overrides or {})}
+    cfg = build(ActiveConfig, fields, f"{params_path}: active")
     # The loop's own generation cache (inside its DVC output), unless active.synth names one:
     # the synthesize stage's cache is that stage's output, which another stage must not touch.
     synth = {**(params.get("synthesize") or {}), "cache_dir": f"{cfg.out}/synth_cache"}
     synth.update(cfg.synth)
     synth.pop("metrics_path", None)  # the stage's metrics file is not the loop's
-    return cfg, SynthConfig.from_dict(synth), experiment
+    return cfg, SynthConfig.from_dict(synth), exp
 
 
 def _call(phase: str, fn: Callable[[int], Any], k: int) -> Any:
@@ -102,10 +105,7 @@ def active_learning_experiment(
     seeds: list[int] | None = None,
 ) -> dict[str, Any]:
     """Every strategy from the same seed sets, over several seeds: metrics, plot data, PNG."""
-    _, _, exp = load_config(params_path, None)
-    # The experiment's own settings over `active` (e.g. more rounds than the demo's loop);
-    # the command line's --set wins over both.
-    cfg, _, exp = load_config(params_path, {**exp["set"], **(overrides or {})})
+    cfg, _, exp = load_config(params_path, overrides, experiment=True)
     strategies = list(strategies or exp["strategies"])
     seeds = [int(s) for s in (seeds if seeds is not None else exp["seeds"])]
     plots = f"{exp['out']}/plots"

@@ -206,22 +206,28 @@ class Loop:
         return summary
 
     def evaluate(self, k: int) -> dict[str, Any]:
-        from vit.evaluate.run import evaluate_model
-
         d = self.dir(k)
         if not (d / "eval.json").exists():
-            evaluate_model(
-                self.model(k),
-                self.cfg.data,
-                d / "eval",
-                split="test",
-                per_image=self.cfg.eval_per_image,
-                limit=self.cfg.eval_limit or None,
-                max_new_tokens=self.cfg.eval_max_new_tokens,
-                metrics_path=d / "eval.json",
-                blind=False,
-            )
+            self.score_model(self.model(k), d / "eval", d / "eval.json")
         return {"overall": json.loads((d / "eval.json").read_text())["overall"]}
+
+    def score_model(
+        self, model: str | Path, out: Path, metrics_path: Path | None = None
+    ) -> dict[str, Any]:
+        """Any model on the fixed test split, exactly as a round's model is evaluated."""
+        from vit.evaluate.run import evaluate_model
+
+        return evaluate_model(
+            model,
+            self.cfg.data,
+            out,
+            split="test",
+            per_image=self.cfg.eval_per_image,
+            limit=self.cfg.eval_limit or None,
+            max_new_tokens=self.cfg.eval_max_new_tokens,
+            metrics_path=metrics_path,
+            blind=False,
+        )
 
     def hard(self, k: int) -> dict[str, Any]:
         """Extra variants for the hardest training images (used by round k+1)."""

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from vit.evaluate.metrics import accuracy_by_type, majority_baseline
-from vit.evaluate.questions import ANSWER_FORMAT, make_eval_set, save_items, type_counts
+from vit.evaluate.questions import ANSWER_FORMAT, asked, make_eval_set, save_items, type_counts
 from vit.evaluate.report import (
     evaluate,
     plot_by_type,
@@ -30,8 +30,6 @@ def _split(ds: Dataset, name: str) -> list:
 
 def _blind_answers(ask, items, answer_format: str) -> list[str]:
     from PIL import Image
-
-    from vit.evaluate.questions import asked
 
     gray = Image.new("RGB", (64, 64), (128, 128, 128))
     return [ask(gray, asked(it, answer_format)) for it in items]
