@@ -36,6 +36,7 @@ EXPERIMENT_DEFAULTS = {
     "metrics_path": "metrics/al_experiment.json",
     "png": "docs/al_curves.png",
     "set": {},  # ActiveConfig fields for the experiment's runs only, over `active`
+    "variants": {},  # name -> ActiveConfig fields: a configured strategy run under its name
 }
 
 
@@ -81,12 +82,12 @@ def active_learning(
     """Score the pool with the tuned model, select, synthesize, review, retrain, evaluate;
     `rounds` times after a seed round. Writes OUT/round-K and metrics/al.json."""
     cfg, synth, _ = load_config(params_path, overrides)
-    key = run_key(cfg.strategy, cfg.seed)
+    key = run_key(cfg.label, cfg.seed)
 
     def on_round(rows: list[dict[str, Any]]) -> None:
         if cfg.metrics_path:  # + OUT/plots/curve.csv, the `dvc plots` data of this run
             rep = write_report({key: rows}, cfg.metrics_path)
-            write_plot_data({"curve": rep["curves"][cfg.strategy]}, Path(cfg.out) / "plots")
+            write_plot_data({"curve": rep["curves"][cfg.label]}, Path(cfg.out) / "plots")
 
     rows = run_loop(cfg, synth, seed_round, call=_call, on_round=on_round, hard_last=hard_last)
     for r in rows:
@@ -113,13 +114,15 @@ def active_learning_experiment(
     cfg = replace(cfg, synth={"cache_dir": f"{exp['out']}/synth_cache", **cfg.synth})
 
     def run_one(c: ActiveConfig, seed_round: str | None, hard_last: bool) -> list[dict]:
-        sub = active_learning.with_options(flow_run_name=f"{c.strategy}-seed-{c.seed}")
+        sub = active_learning.with_options(flow_run_name=f"{c.label}-seed-{c.seed}")
         return sub(params_path, asdict(c), seed_round, hard_last)["rows"]
 
     def on_run(runs: dict[str, list[dict[str, Any]]]) -> None:
         write_report(runs, exp["metrics_path"], plots, exp["png"])
 
-    runs = run_experiment(cfg, None, strategies, seeds, exp["out"], run_one, on_run)
+    runs = run_experiment(
+        cfg, None, strategies, seeds, exp["out"], run_one, on_run, exp["variants"]
+    )
     rep = write_report(runs, exp["metrics_path"], plots, exp["png"])
     for name, c in rep["curves"].items():
         print(

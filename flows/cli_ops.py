@@ -89,11 +89,15 @@ def al_report(args: argparse.Namespace, overrides: dict) -> int:
     """`vit al report`: the experiment's metrics, CSVs and PNG from the rounds on disk."""
     from flows.active import load_config
     from vit.active.experiment import runs_on_disk, write_report
+    from vit.evaluate.run import object_counts
+    from vit.records import Dataset
 
-    _, _, exp = load_config(args.params, overrides)
+    cfg, _, exp = load_config(args.params, overrides)
     strategies = list(args.strategies or exp["strategies"])
     seeds = [int(s) for s in (args.seeds if args.seeds is not None else exp["seeds"])]
-    runs = runs_on_disk(exp["out"], strategies, seeds)
+    # Rounds evaluated before rows had `by_objects` get it from their predictions.
+    tests = [r for r in Dataset.open(cfg.data) if r.split == "test"]
+    runs = runs_on_disk(exp["out"], strategies, seeds, object_counts(tests))
     if not runs:
         raise SystemExit(f"no finished runs under {exp['out']} for {strategies} x seeds {seeds}")
     rep = write_report(runs, exp["metrics_path"], f"{exp['out']}/plots", exp["png"])
@@ -135,7 +139,11 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         metavar="KEY=VALUE",
         help="override one field of params.yaml's active section (repeatable)",
     )
-    al.add_argument("--strategies", nargs="+", help="experiment: strategies to compare")
+    al.add_argument(
+        "--strategies",
+        nargs="+",
+        help="experiment: strategies (or names of active.experiment.variants) to compare",
+    )
     al.add_argument("--seeds", nargs="+", type=int, help="experiment: seeds (>= 2 for a spread)")
     al.set_defaults(func=cmd_al)
 

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 
 from tests.active._cfg import synth_params, tiny_cfg
+from vit.active.experiment import report as report_of
 from vit.active.loop import run_loop
+from vit.evaluate.questions import make_eval_set
+from vit.records import Dataset
 
 
 class Killed(Exception):
@@ -84,3 +88,32 @@ def test_epochs_scale_each_rounds_steps_with_its_training_set(al_data, al_model,
     assert cfg.round_steps(1) == 1 and ActiveConfig(steps=50, epochs=1).round_steps(16) == 50
     with pytest.raises(ValueError, match="epochs >= 0"):
         ActiveConfig(epochs=-1)
+
+
+def test_other_eval_splits_rescore_finished_rounds_and_keep_their_models(
+    al_data, al_model, tmp_path
+):
+    """`eval_splits` is not part of what a round computes: a change scores the kept round
+    models again (test + val: more items), training nothing."""
+    out = tmp_path / "al"
+    cfg = tiny_cfg(al_data, al_model, out, strategy="random", rounds=1, eval_limit=0)
+    first = run_loop(cfg, synth_params(tmp_path))
+    done = {k: (out / f"round-{k}" / "model" / "DONE").stat().st_mtime_ns for k in (0, 1)}
+    again = run_loop(replace(cfg, eval_splits=["test", "val"]), synth_params(tmp_path))
+    for k in (0, 1):
+        assert (out / f"round-{k}" / "model" / "DONE").stat().st_mtime_ns == done[k]
+        report = json.loads((out / f"round-{k}" / "eval.json").read_text())
+        assert report["splits"] == again[k]["splits"] == ["test", "val"]
+        assert first[k]["splits"] == ["test"]
+    n = {
+        tuple(s): len(
+            make_eval_set([r for r in Dataset.open(al_data) if r.split in s], per_image=4)
+        )
+        for s in (["test"], ["test", "val"])
+    }
+    assert n[("test", "val")] > n[("test",)]
+    assert json.loads((out / "round-1" / "eval.json").read_text())["n_items"] == n[("test", "val")]
+    with pytest.raises(ValueError, match="different held-out splits"):
+        report_of({"random/seed-0": first[:1] + again[1:]})
+    with pytest.raises(ValueError, match="not train"):
+        replace(cfg, eval_splits=["train"])

@@ -6,7 +6,9 @@ import pytest
 
 from vit.evaluate.metrics import (
     _rouge_l_local,
+    accuracy_by_crowding,
     accuracy_by_type,
+    crowding_band,
     exact_match,
     majority_answers,
     majority_baseline,
@@ -77,6 +79,26 @@ def test_accuracy_by_type_list_and_dict():
     assert accuracy_by_type(items, {i.id: p for i, p in zip(items, preds, strict=True)}) == acc
     with pytest.raises(ValueError):
         accuracy_by_type(items, preds[:2])
+
+
+def test_crowding_bands_and_accuracy_by_crowding():
+    assert [crowding_band(n) for n in (1, 2, 3, 4, 6, 7, 12)] == [
+        "1", "2-3", "2-3", "4-6", "4-6", "7+", "7+"
+    ]  # fmt: skip
+    items = [
+        item("color", "red", 0),  # r0: 1 object
+        item("count", "2", 1),  # r1: 3 objects
+        item("shape", "star", 1),
+        item("count", "8", 2),  # r2: 8 objects
+        item("detail", "A long text.", 2),  # no exact answer: left out
+        item("digit", "7", 3),  # r3: no boxed objects (a digit): left out
+    ]
+    preds = ["red", "two", "circle", "8", "A long text.", "7"]
+    acc = accuracy_by_crowding(items, preds, {"r0": 1, "r1": 3, "r2": 8, "r3": 0})
+    assert list(acc) == ["1", "2-3", "7+"]  # bands in order, empty ones left out
+    assert acc["1"] == {"n": 1, "correct": 1, "accuracy": 1.0}
+    assert acc["2-3"] == {"n": 2, "correct": 1, "accuracy": 0.5}
+    assert acc["7+"] == {"n": 1, "correct": 1, "accuracy": 1.0}
 
 
 def test_majority_baseline_uses_train_only():

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from tests._tiny import tiny_config
+from vit.evaluate.metrics import crowding_band
 from vit.evaluate.run import evaluate_model
 from vit.ingest import ingest
 from vit.model import build_model
@@ -34,5 +35,13 @@ def test_evaluate_model_writes_report_with_baselines(tmp_path):
     assert set(report["overall"]) == {"tuned", "majority", "stage1", "blind"}
     assert report["overall"]["tuned"] == report["overall"]["stage1"]  # same weights, greedy
     assert report["n_items"] == 12
+    # Accuracy by scene crowding covers every exact-match item, by its scene's boxed objects.
+    counts = {r.id: len(r.annotations) for r in recs if r.split == "test"}
+    items = [
+        json.loads(x) for x in (tmp_path / "eval" / "predictions.jsonl").read_text().splitlines()
+    ]
+    bands = report["by_objects"]
+    assert sum(b["n"] for b in bands.values()) == report["models"]["tuned"]["overall"]["n"]
+    assert set(bands) == {crowding_band(counts[i["record_id"]]) for i in items}
     assert json.loads((tmp_path / "eval.json").read_text())["n_items"] == 12
     assert (tmp_path / "eval" / "accuracy_by_type.png").stat().st_size > 0

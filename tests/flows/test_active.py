@@ -124,26 +124,34 @@ def test_vit_al_experiment_writes_curves_for_every_strategy_and_seed(
         "out": str(tmp_path / "exp"),
         "metrics_path": str(tmp_path / "al_experiment.json"),
         "png": str(tmp_path / "al_curves.png"),
+        # a configured strategy runs under its own name (folder, curve, report)
+        "variants": {"div": {"strategy": "diversity", "probes_per_image": 1}},
+        "strategies": ["random", "div"],  # what a bare `vit al report` reads back
     }
     params = write_params(tmp_path, asdict(cfg) | {"experiment": experiment})
-    argv = ["--params", str(params), "al", "experiment", "--strategies", "random", "diversity"]
+    argv = ["--params", str(params), "al", "experiment", "--strategies", "random", "div"]
     assert main(argv) == 0
     out = capsys.readouterr().out
     printed = json.loads(out[out.index('{\n  "curves"') :])  # the command's summary, last
     rep = json.loads((tmp_path / "al_experiment.json").read_text())
-    assert set(rep["runs"]) == {f"{s}/seed-{n}" for s in ("random", "diversity") for n in (0, 1)}
+    assert set(rep["runs"]) == {f"{s}/seed-{n}" for s in ("random", "div") for n in (0, 1)}
     for seed in (0, 1):
         # Both strategies continue from the same seed round: same seed set, same model.
         seed_ids = lines(tmp_path / "exp" / f"seed-{seed}" / "seed" / "round-0" / "selected.jsonl")
         assert (
             rep["runs"][f"random/seed-{seed}"]["round-0"]
-            == rep["runs"][f"diversity/seed-{seed}"]["round-0"]
+            == rep["runs"][f"div/seed-{seed}"]["round-0"]
         )
         assert len(seed_ids) == 6
         assert not (tmp_path / "exp" / f"seed-{seed}" / "random" / "round-0").exists()
-    c = rep["curves"]["diversity"]
+    assert (tmp_path / "exp" / "seed-0" / "div" / "round-1" / "selected.jsonl").exists()
+    c = rep["curves"]["div"]
     assert c["seeds"] == 2 and len(c["mean"]) == 2 and c["min"][1] <= c["mean"][1] <= c["max"][1]
-    assert set(rep["vs_random"]) == {"diversity"}
+    assert set(rep["vs_random"]) == {"div"}
+    assert rep["vs_random"]["div"]["paired"]["seeds"] == [0, 1]
+    # every round's row says where its answers were right, by scene crowding
+    crowd = rep["runs"]["div/seed-0"]["round-1"]["by_objects"]
+    assert crowd and set(crowd) <= {"1", "2-3", "4-6", "7+"}
     assert (tmp_path / "al_curves.png").stat().st_size > 10_000
     csv = (tmp_path / "exp" / "plots" / "random.csv").read_text().splitlines()
     assert csv[0] == "round,samples,accuracy,accuracy_min,accuracy_max" and len(csv) == 3
@@ -152,9 +160,7 @@ def test_vit_al_experiment_writes_curves_for_every_strategy_and_seed(
     # separate processes are merged); a strategy folder made from another seed round is
     # left out rather than mixed in.
     (tmp_path / "al_experiment.json").unlink()
-    assert (
-        main(["--params", str(params), "al", "report", "--strategies", "random", "diversity"]) == 0
-    )
+    assert main(["--params", str(params), "al", "report", "--strategies", "random", "div"]) == 0
     again = json.loads((tmp_path / "al_experiment.json").read_text())
 
     def untimed(r):  # the seed round's row read back also carries its phase timings
@@ -167,8 +173,8 @@ def test_vit_al_experiment_writes_curves_for_every_strategy_and_seed(
     assert {k: again[k] for k in ("curves", "final", "vs_random")} == {
         k: rep[k] for k in ("curves", "final", "vs_random")
     }
-    stamp = tmp_path / "exp" / "seed-1" / "diversity" / "run.json"
+    stamp = tmp_path / "exp" / "seed-1" / "div" / "run.json"
     stamp.write_text(json.dumps({**json.loads(stamp.read_text()), "seed_run": "other"}))
     assert main(["--params", str(params), "al", "report"]) == 0
     merged = json.loads((tmp_path / "al_experiment.json").read_text())
-    assert set(merged["runs"]) == set(rep["runs"]) - {"diversity/seed-1"}
+    assert set(merged["runs"]) == set(rep["runs"]) - {"div/seed-1"}

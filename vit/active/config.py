@@ -22,6 +22,9 @@ class ActiveConfig:
     """One active-learning run: the pool, the strategy, the budget and how each round trains."""
 
     strategy: str = _f("hybrid", f"selection strategy: one of {STRATEGIES}")
+    name: str = _f(
+        "", "the run's label in reports and its folder in an experiment; '' = the strategy"
+    )
     budget: int = _f(100, "images selected (and synthesized for) per round")
     rounds: int = _f(3, "selection rounds after the seed round")
     seed_size: int = _f(100, "images drawn at random for round 0 (the seed set)")
@@ -53,6 +56,12 @@ class ActiveConfig:
     hard_top: int = _f(20, "after a round, this many highest-loss training images get a variant")
     hard_cap: int = _f(2, "extra instruction variants per image at most")
     eval_per_image: int = _f(4, "probe questions per test image")
+    eval_splits: list = _f(
+        ["test"],
+        "held-out splits every round is scored on (e.g. [test, val]: the loop never trains on "
+        "or selects val, and twice the items halve the item noise); changing it re-scores "
+        "finished rounds and keeps their models",
+    )
     eval_limit: int = _f(0, "evaluate on at most this many items; 0 = all")
     eval_max_new_tokens: int = _f(16, "greedy answer length at evaluation")
     cache_root: str = _f(".cache/embeddings", "content-hash cache of the vlm embeddings")
@@ -73,8 +82,15 @@ class ActiveConfig:
             raise ValueError(f"review {self.review!r}: choose from {REVIEW_MODES}")
         if self.budget < 1 or self.seed_size < 1 or self.rounds < 0:
             raise ValueError("need budget >= 1, seed_size >= 1 and rounds >= 0")
+        if not self.eval_splits or "train" in self.eval_splits:
+            raise ValueError(f"eval_splits {self.eval_splits!r}: held-out splits, not train")
         if self.epochs < 0 or self.steps < 1:
             raise ValueError("need steps >= 1 and epochs >= 0")
+
+    @property
+    def label(self) -> str:
+        """What reports call this run: `name`, else the strategy."""
+        return self.name or self.strategy
 
     def round_steps(self, n_records: int) -> int:
         """Optimizer steps for a round that trains on `n_records` records."""

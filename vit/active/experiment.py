@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -49,10 +49,14 @@ def run_experiment(
     out: str | Path,
     run_one: RunOne | None = None,
     on_run: Callable[[dict[str, list[dict[str, Any]]]], None] | None = None,
+    variants: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> dict[str, list[dict[str, Any]]]:
     """Rows per run key (`strategy/seed-S`). `run_one(cfg, seed_round, hard_last)` runs one
     loop (default: `run_loop` here; a Prefect subflow in flows/active.py); `on_run(runs)`
-    sees the runs so far after each one (to write the report as it grows)."""
+    sees the runs so far after each one (to write the report as it grows). A name in
+    `strategies` may be one of `variants` (name -> ActiveConfig fields, e.g.
+    `{"uncertainty-loss": {"strategy": "uncertainty", "measure": "loss"}}`): that strategy,
+    so configured, runs under the name (its folder and its curve)."""
     from vit.active.loop import run_loop
 
     def direct(c: ActiveConfig, seed_round: str | None, hard_last: bool) -> list[dict]:
@@ -60,26 +64,44 @@ def run_experiment(
 
     run_one = run_one or direct
     out = Path(out)
+    named = {name: variant_config(cfg, name, variants or {}) for name in strategies}
     runs: dict[str, list[dict[str, Any]]] = {}
     for seed in seeds:
         base = replace(cfg, seed=seed, metrics_path="")
         seed_out = out / f"seed-{seed}"
         run_one(replace(base, strategy="random", rounds=0, out=str(seed_out / "seed")), None, True)
-        for strategy in strategies:
-            c = replace(base, strategy=strategy, out=str(seed_out / strategy))
-            runs[run_key(strategy, seed)] = run_one(c, str(seed_out / "seed" / "round-0"), False)
+        for name in strategies:
+            c = replace(named[name], seed=seed, metrics_path="", out=str(seed_out / name))
+            runs[run_key(name, seed)] = run_one(c, str(seed_out / "seed" / "round-0"), False)
             if on_run is not None:
                 on_run(runs)
     return runs
 
 
+def variant_config(
+    cfg: ActiveConfig, name: str, variants: Mapping[str, Mapping[str, Any]]
+) -> ActiveConfig:
+    """`cfg` for the experiment's entry `name`: a strategy name, or a variant's fields."""
+    if name not in variants:
+        return replace(cfg, strategy=name, name="")
+    fields = dict(variants[name])
+    unknown = sorted(set(fields) - set(cfg.__dataclass_fields__))
+    if unknown:
+        raise ValueError(f"active.experiment.variants.{name}: unknown fields {unknown}")
+    return replace(cfg, **fields, name=name)
+
+
 def runs_on_disk(
-    out: str | Path, strategies: Sequence[str], seeds: Sequence[int]
+    out: str | Path,
+    strategies: Sequence[str],
+    seeds: Sequence[int],
+    n_objects: Mapping[str, int] | None = None,
 ) -> dict[str, list[dict[str, Any]]]:
     """The rows `run_experiment` returns, read back from the rounds' summary.json files, so
     seeds run as separate processes (one thread each) merge into one report. A strategy
     folder whose rounds were not made from this seed round (its run.json names another)
-    or that has no finished round is left out."""
+    or that has no finished round is left out. With `n_objects` (test record id -> boxed
+    objects), a row written before rows had `by_objects` gets it from its predictions."""
     out = Path(out)
     runs: dict[str, list[dict[str, Any]]] = {}
     for seed in seeds:
@@ -87,6 +109,7 @@ def runs_on_disk(
         first = base / "round-0" / "summary.json"
         if not first.exists():
             continue
+        seed_row = _read_row(base / "round-0", n_objects)
         seed_run = (base / "run.json").read_text() if (base / "run.json").exists() else ""
         for strategy in strategies:
             folder = out / f"seed-{seed}" / strategy
@@ -96,9 +119,28 @@ def runs_on_disk(
             done = [p for p in folder.glob("round-*") if (p / "summary.json").exists()]
             done.sort(key=lambda p: int(p.name.split("-")[1]))
             if done:
-                rows = [json.loads(p.joinpath("summary.json").read_text()) for p in done]
-                runs[run_key(strategy, seed)] = [json.loads(first.read_text()), *rows]
+                rows = [_read_row(p, n_objects) for p in done]
+                runs[run_key(strategy, seed)] = [seed_row, *rows]
     return runs
+
+
+def _read_row(round_dir: Path, n_objects: Mapping[str, int] | None) -> dict[str, Any]:
+    row = json.loads((round_dir / "summary.json").read_text())
+    preds = round_dir / "eval" / "predictions.jsonl"
+    if "by_objects" not in row and n_objects and preds.exists():
+        row["by_objects"] = crowding_from_predictions(preds, n_objects)
+    return row
+
+
+def crowding_from_predictions(path: Path, n_objects: Mapping[str, int]) -> dict[str, float]:
+    """{band: accuracy} by scene crowding, from an evaluation's predictions.jsonl."""
+    from vit.evaluate.metrics import accuracy_by_crowding
+    from vit.evaluate.questions import EvalItem
+
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    items = [EvalItem.from_dict(r) for r in rows]
+    acc = accuracy_by_crowding(items, [r["prediction"] for r in rows], n_objects)
+    return {band: v["accuracy"] for band, v in acc.items()}
 
 
 def curves(runs: dict[str, list[dict[str, Any]]]) -> dict[str, dict[str, Any]]:
@@ -120,7 +162,48 @@ def curves(runs: dict[str, list[dict[str, Any]]]) -> dict[str, dict[str, Any]]:
             "max": _r(acc.max(0)),
             "std": _r(acc.std(0)),
             "seeds": len(seed_rows),
+            "by_objects": [_crowding_mean([r[k] for r in seed_rows]) for k in range(n)],
         }
+    return out
+
+
+def _crowding_mean(rows: Sequence[dict[str, Any]]) -> dict[str, float]:
+    """Mean accuracy per crowding band over rows (bands every row has)."""
+    bands = [set(r.get("by_objects") or {}) for r in rows]
+    common = set.intersection(*bands) if bands else set()
+    order = [b for b in (rows[0].get("by_objects") or {}) if b in common] if rows else []
+    return {b: round(float(np.mean([r["by_objects"][b] for r in rows])), 4) for b in order}
+
+
+def paired_gain(
+    runs: dict[str, list[dict[str, Any]]], strategy: str, baseline: str = "random"
+) -> dict[str, Any] | None:
+    """The strategy minus the baseline, seed by seed (same seed set, budgets, test split):
+    the mean difference at each round both reached and, at the last one, the per-seed
+    differences and a 95% t-interval over seeds. The seed-to-seed spread of one run is
+    several points here, so a gain is `clear` only when that interval lies above 0."""
+    pairs = [
+        (int(key.split("seed-")[1]), rows, runs[run_key(baseline, int(key.split("seed-")[1]))])
+        for key, rows in sorted(runs.items())
+        if key.split("/")[0] == strategy and run_key(baseline, int(key.split("seed-")[1])) in runs
+    ]
+    if not pairs:
+        return None
+    n = min(min(len(a), len(b)) for _, a, b in pairs)
+    diff = np.array([[a[k]["accuracy"] - b[k]["accuracy"] for k in range(n)] for _, a, b in pairs])
+    final = diff[:, -1]
+    out: dict[str, Any] = {
+        "seeds": [s for s, _, _ in pairs],
+        "by_round": _r(diff.mean(0)),
+        "final": round(float(final.mean()), 4),
+        "final_by_seed": _r(final),
+    }
+    if len(pairs) > 1:
+        from scipy.stats import t
+
+        half = t.ppf(0.975, len(pairs) - 1) * final.std(ddof=1) / np.sqrt(len(pairs))
+        out["final_ci95"] = _r(np.array([final.mean() - half, final.mean() + half]))
+        out["clear"] = bool(final.mean() - half > 0)
     return out
 
 
@@ -140,8 +223,11 @@ def samples_to_reach(curve: dict[str, Any], target: float) -> float | None:
     return None
 
 
-def versus_random(cur: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """Each strategy against random: final gain, and the budget it needs for random's final."""
+def versus_random(
+    cur: dict[str, dict[str, Any]], runs: dict[str, list[dict[str, Any]]] | None = None
+) -> dict[str, dict[str, Any]]:
+    """Each strategy against random: final gain, the budget it needs for random's final and,
+    given the runs, the seed-paired difference (`paired_gain`)."""
     if "random" not in cur:
         return {}
     target, budget = cur["random"]["mean"][-1], cur["random"]["samples"][-1]
@@ -155,17 +241,35 @@ def versus_random(cur: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
             "samples_to_reach_random": reach,
             "budget_saved": None if reach is None else round(1 - reach / budget, 3),
         }
+        if runs is not None:
+            out[name]["paired"] = paired_gain(runs, name)
     return out
 
 
 def report(runs: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
+    _check_one_test_set(runs)
     cur = curves(runs)
     return {
         "runs": {key: {f"round-{r['round']}": r for r in rows} for key, rows in runs.items()},
         "curves": cur,
         "final": {name: c["mean"][-1] for name, c in cur.items()},
-        "vs_random": versus_random(cur),
+        "vs_random": versus_random(cur, runs),
     }
+
+
+def _check_one_test_set(runs: dict[str, list[dict[str, Any]]]) -> None:
+    """Curves are only comparable on one test set: rows scored on other splits are an error
+    (re-running the experiment with the current `eval_splits` re-scores them)."""
+    seen: dict[tuple[str, ...], str] = {}
+    for key, rows in runs.items():
+        for r in rows:
+            seen.setdefault(tuple(r.get("splits") or ["test"]), f"{key} round {r['round']}")
+    if len(seen) > 1:
+        where = "; ".join(f"{where} on {list(s)}" for s, where in seen.items())
+        raise ValueError(
+            f"runs scored on different held-out splits ({where}): run `vit al experiment` "
+            "again with one `eval_splits` to re-score the finished rounds"
+        )
 
 
 def write_report(
@@ -201,27 +305,59 @@ def _majority(runs: dict[str, list[dict[str, Any]]]) -> float | None:
 
 
 def plot_curves(cur: dict[str, dict[str, Any]], path: str | Path, majority: float | None) -> Path:
-    """Accuracy against synthesized samples: mean line, min-max band, one color a strategy."""
+    """Left: accuracy against synthesized samples (mean line, min-max band, one color a
+    strategy). Right, when the rows have it: accuracy by scene crowding at the last round
+    every strategy reached, where the long tail of crowded scenes would show a selection
+    paying off."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6.4, 4.2), dpi=120)
+    # Crowding at the last round every strategy reached, so the bars compare equal budgets.
+    last = min((len(c["round"]) for c in cur.values()), default=0) - 1
+    crowd = {
+        name: c["by_objects"][last]
+        for name, c in sorted(cur.items())
+        if last >= 0 and c.get("by_objects") and c["by_objects"][last]
+    }
+    fig, axes = plt.subplots(1, 2 if crowd else 1, figsize=(11 if crowd else 6.4, 4.2), dpi=120)
+    ax = axes[0] if crowd else axes
+    colors = {}
     for name, c in sorted(cur.items()):
         seeds = f"{c['seeds']} seed{'s' if c['seeds'] > 1 else ''}"
         (line,) = ax.plot(c["samples"], c["mean"], marker="o", label=f"{name} ({seeds})")
-        ax.fill_between(c["samples"], c["min"], c["max"], color=line.get_color(), alpha=0.15)
+        colors[name] = line.get_color()
+        ax.fill_between(c["samples"], c["min"], c["max"], color=colors[name], alpha=0.15)
     if majority is not None:
         ax.axhline(majority, color="gray", ls="--", lw=1, label="majority answer")
     ax.set_xlabel("synthesized training samples")
     ax.set_ylabel("test accuracy (probe questions)")
-    ax.set_title("Active learning: accuracy vs synthesis budget (mean, min-max band)")
+    ax.set_title("Accuracy vs synthesis budget (mean, min-max band)")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
+    if crowd:
+        _plot_crowding(axes[1], crowd, colors, last)
     fig.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path)
     plt.close(fig)
     return path
+
+
+def _plot_crowding(
+    ax: Any, crowd: dict[str, dict[str, float]], colors: dict[str, str], last: int
+) -> None:
+    bands = list(next(iter(crowd.values())))
+    width = 0.8 / len(crowd)
+    for j, (name, acc) in enumerate(crowd.items()):
+        xs = [i + (j - (len(crowd) - 1) / 2) * width for i in range(len(bands))]
+        ax.bar(xs, [acc.get(b, 0.0) for b in bands], width, label=name, color=colors.get(name))
+    ax.set_xticks(range(len(bands)), bands)
+    ax.set_xlabel("objects in the test scene")
+    ax.set_ylabel("test accuracy (mean over seeds)")
+    ax.set_title(f"By scene crowding, round {last}")
+    ax.set_ylim(0, 1)
+    ax.grid(alpha=0.3, axis="y")
+    ax.legend(fontsize=8)

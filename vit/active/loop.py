@@ -48,6 +48,7 @@ PHASES = ("score", "select", "synth", "review", "train", "evaluate", "hard")
 DONE = "DONE"
 # Fields that do not change what a round computes: changing them keeps finished rounds.
 NOT_FINGERPRINTED = ("rounds", "out", "metrics_path", "cache_root", "device", "review_dataset")
+NOT_FINGERPRINTED += ("name", "eval_splits")  # eval_splits: rounds are re-scored, not redone
 NOT_FINGERPRINTED += ("review_timeout", "review_poll")
 
 Call = Callable[[str, Callable[[int], Any], int], Any]
@@ -207,21 +208,25 @@ class Loop:
 
     def evaluate(self, k: int) -> dict[str, Any]:
         d = self.dir(k)
-        if not (d / "eval.json").exists():
-            self.score_model(self.model(k), d / "eval", d / "eval.json")
-        return {"overall": json.loads((d / "eval.json").read_text())["overall"]}
+        done = json.loads((d / "eval.json").read_text()) if (d / "eval.json").exists() else {}
+        # Scored on other splits (the setting changed): score the kept model again, unless
+        # the round is a shared seed round, whose own run does that.
+        stale = not done or done.get("splits", ["test"]) != list(self.cfg.eval_splits)
+        if stale and not (done and self.skip(k)):
+            done = self.score_model(self.model(k), d / "eval", d / "eval.json")
+        return {"overall": done["overall"]}
 
     def score_model(
         self, model: str | Path, out: Path, metrics_path: Path | None = None
     ) -> dict[str, Any]:
-        """Any model on the fixed test split, exactly as a round's model is evaluated."""
+        """Any model on the fixed held-out split(s), exactly as a round's model is evaluated."""
         from vit.evaluate.run import evaluate_model
 
         return evaluate_model(
             model,
             self.cfg.data,
             out,
-            split="test",
+            split=self.cfg.eval_splits,
             per_image=self.cfg.eval_per_image,
             limit=self.cfg.eval_limit or None,
             max_new_tokens=self.cfg.eval_max_new_tokens,
@@ -277,6 +282,8 @@ class Loop:
             "accuracy": report["overall"]["tuned"],
             "majority": report["overall"].get("majority"),
             "by_type": {t: v.get("tuned") for t, v in report["by_type"].items()},
+            "by_objects": {b: v["accuracy"] for b, v in report.get("by_objects", {}).items()},
+            "splits": report.get("splits", ["test"]),
             "train_loss": done.get("train_loss"),
             "steps": done.get("global_step"),
         }

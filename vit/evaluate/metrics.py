@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from vit.evaluate.questions import EvalItem
@@ -111,22 +111,62 @@ def _aligned(items: Sequence[EvalItem], preds: Sequence[str] | Mapping[str, str]
     return list(preds)
 
 
+def _correct_by(
+    items: Sequence[EvalItem],
+    preds: Sequence[str] | Mapping[str, str],
+    group: Callable[[EvalItem], str | None],
+) -> tuple[Counter, Counter]:
+    """(items, correct) per `group(item)`; `detail` items and items grouped None are left out
+    (a description has no exact answer: see `rouge_l`)."""
+    n, ok = Counter(), Counter()
+    for item, pred in zip(items, _aligned(items, preds), strict=True):
+        key = group(item)
+        if item.qtype == "detail" or key is None:
+            continue
+        n[key] += 1
+        ok[key] += exact_match(pred, item.answer, item.qtype)
+    return n, ok
+
+
 def accuracy_by_type(
     items: Sequence[EvalItem], preds: Sequence[str] | Mapping[str, str]
 ) -> dict[str, dict[str, Any]]:
     """{qtype: {n, correct, accuracy}, "overall": {n, correct, accuracy, macro_accuracy}}.
     `detail` items are left out: they have no exact answer (see `rouge_l`)."""
-    n, ok = Counter(), Counter()
-    for item, pred in zip(items, _aligned(items, preds), strict=True):
-        if item.qtype == "detail":
-            continue
-        n[item.qtype] += 1
-        ok[item.qtype] += exact_match(pred, item.answer, item.qtype)
+    n, ok = _correct_by(items, preds, lambda item: item.qtype)
     out = {t: _score(n[t], ok[t]) for t in sorted(n)}
     overall = _score(sum(n.values()), sum(ok.values()))
     accs = [v["accuracy"] for v in out.values()]
     overall["macro_accuracy"] = round(sum(accs) / len(accs), 4) if accs else 0.0
     return {**out, "overall": overall}
+
+
+# Bands of a scene's object count (upper bound inclusive); the embedded scenes are long-tailed,
+# so the crowded bands are where a model (and a data selection) can differ most.
+CROWDING = ((1, "1"), (3, "2-3"), (6, "4-6"))
+CROWDED = f"{CROWDING[-1][0] + 1}+"
+BANDS = (*(name for _, name in CROWDING), CROWDED)
+
+
+def crowding_band(n_objects: int) -> str:
+    """The band of a scene with `n_objects` boxed objects: "1", "2-3", "4-6" or "7+"."""
+    return next((name for hi, name in CROWDING if n_objects <= hi), CROWDED)
+
+
+def accuracy_by_crowding(
+    items: Sequence[EvalItem],
+    preds: Sequence[str] | Mapping[str, str],
+    n_objects: Mapping[str, int],
+) -> dict[str, dict[str, Any]]:
+    """{band: {n, correct, accuracy}} by the object count of each item's scene
+    (`n_objects[record_id]`); items of records without a count (digits) are left out."""
+
+    def band(item: EvalItem) -> str | None:
+        k = n_objects.get(item.record_id)
+        return None if not k else crowding_band(k)
+
+    n, ok = _correct_by(items, preds, band)
+    return {b: _score(n[b], ok[b]) for b in BANDS if n[b]}
 
 
 def majority_answers(train: Iterable[EvalItem | tuple[str, str]]) -> dict[str, str]:

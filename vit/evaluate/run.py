@@ -8,10 +8,11 @@ questions) and, when given, the model after stage 1 only (before instruction tun
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from vit.evaluate.metrics import accuracy_by_type, majority_baseline
+from vit.evaluate.metrics import accuracy_by_crowding, accuracy_by_type, majority_baseline
 from vit.evaluate.questions import ANSWER_FORMAT, asked, make_eval_set, save_items, type_counts
 from vit.evaluate.report import (
     evaluate,
@@ -21,11 +22,18 @@ from vit.evaluate.report import (
     write_plots_data,
     write_predictions,
 )
-from vit.records import Dataset
+from vit.records import Dataset, Record
 
 
-def _split(ds: Dataset, name: str) -> list:
-    return [r for r in ds if r.split == name]
+def _split(ds: Dataset, name: str | Sequence[str]) -> list:
+    """Records of one split, or of several (in dataset order)."""
+    names = {name} if isinstance(name, str) else set(name)
+    return [r for r in ds if r.split in names]
+
+
+def object_counts(records: Iterable[Record]) -> dict[str, int]:
+    """Boxed objects per record id: the scene's crowding (records without boxes: none)."""
+    return {r.id: sum(a.box is not None for a in r.annotations) for r in records}
 
 
 def _blind_answers(ask, items, answer_format: str) -> list[str]:
@@ -48,7 +56,7 @@ def evaluate_model(
     data: str | Path,
     out: str | Path,
     stage1_model: str | Path | None = None,
-    split: str = "test",
+    split: str | Sequence[str] = "test",
     per_image: int = 4,
     limit: int | None = None,
     seed: int = 0,
@@ -57,14 +65,16 @@ def evaluate_model(
     blind: bool = True,
     answer_format: str = ANSWER_FORMAT,
 ) -> dict[str, Any]:
-    """Score `model` on `split` of `data`; write report, predictions and plots under `out`.
+    """Score `model` on `split` of `data` (a split name, or several: their records together);
+    write report, predictions and plots under `out`.
 
     `blind` adds the same model answering with every image replaced by flat gray: where it
     scores as well as with the real images, the model answers from the language prior and
     does not look (the usual first failure of a VLM trained from scratch). Every model is
     asked the same text: `answer_format` appended to exact-match questions (questions.asked)."""
     ds, out = Dataset.open(data), Path(out)
-    items = make_eval_set(_split(ds, split), seed=seed, per_image=per_image)[:limit]
+    held_out = _split(ds, split)
+    items = make_eval_set(held_out, seed=seed, per_image=per_image)[:limit]
     if not items:
         raise ValueError(f"{data}: no evaluable records in split {split!r}")
     train_items = make_eval_set(_split(ds, "train"), seed=seed + 1, per_image=per_image)
@@ -77,7 +87,9 @@ def evaluate_model(
         baselines["blind"] = accuracy_by_type(items, _blind_answers(ask, items, answer_format))
     preds: list[str] = []
     report = evaluate(ask, items, baselines, ds.image_root, preds, answer_format)
+    report["splits"] = [split] if isinstance(split, str) else list(split)
     report["item_types"] = type_counts(items)
+    report["by_objects"] = accuracy_by_crowding(items, preds, object_counts(held_out))
     save_items(items, out / "items.jsonl")
     write_predictions(items, preds, out / "predictions.jsonl")
     write_plots_data(report, out / "plots")
