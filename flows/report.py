@@ -32,6 +32,7 @@ def main() -> None:
         f"  synthesize  kept {syn.get('total', {}).get('kept')} instructions, "
         f"hallucination rate {syn.get('total', {}).get('hallucination_rate')}",
         f"  evaluate    overall accuracy {ev.get('overall')}",
+        f"              tuned, by objects in the scene {_crowding(ev.get('by_objects') or {})}",
         *_active(al),
     ]
     print("\n".join(lines))
@@ -44,6 +45,10 @@ def _active(al: dict) -> list[str]:
         f"({[int(x) for x in c['samples']]} samples)"
         for name, c in (al.get("curves") or {}).items()
     ]
+
+
+def _crowding(bands: dict) -> dict:
+    return {band: v.get("accuracy") for band, v in bands.items()}
 
 
 def _recalls(kinds: dict) -> str:

@@ -8,6 +8,7 @@ from vit.evaluate.metrics import (
     _rouge_l_local,
     accuracy_by_crowding,
     accuracy_by_type,
+    attribute_errors,
     crowding_band,
     exact_match,
     majority_answers,
@@ -99,6 +100,31 @@ def test_crowding_bands_and_accuracy_by_crowding():
     assert acc["1"] == {"n": 1, "correct": 1, "accuracy": 1.0}
     assert acc["2-3"] == {"n": 2, "correct": 1, "accuracy": 0.5}
     assert acc["7+"] == {"n": 1, "correct": 1, "accuracy": 1.0}
+
+
+def test_attribute_errors_tell_binding_from_perception():
+    scenes = {  # r0, r1: two objects each; r2 has one object and is not in the map
+        "r0": {"color": {"red", "blue"}, "shape": {"star", "circle"}},
+        "r1": {"color": {"green", "red"}, "shape": {"square", "circle"}},
+    }
+    items = [
+        item("color", "red", 0),  # right
+        item("color", "red", 1),  # "green": another object's color -> binding
+        item("color", "blue", 0),  # "yellow": no object is yellow -> absent
+        item("shape", "star", 0),  # "a circle": the other object's shape
+        item("shape", "square", 1),  # right
+        item("color", "red", 2),  # one-object scene: left out
+        item("count", "2", 0),  # not an attribute question: left out
+    ]
+    preds = ["Red.", "green", "It is yellow.", "a circle", "square", "blue", "3"]
+    got = attribute_errors(items, preds, scenes)
+    assert got["color"] == {
+        "n": 3, "right": 1, "other_object": 1, "absent": 1, "other_object_share": 0.5
+    }  # fmt: skip
+    assert got["shape"] == {
+        "n": 2, "right": 1, "other_object": 1, "absent": 0, "other_object_share": 1.0
+    }  # fmt: skip
+    assert attribute_errors(items, preds, {}) == {}
 
 
 def test_majority_baseline_uses_train_only():

@@ -43,5 +43,9 @@ def test_evaluate_model_writes_report_with_baselines(tmp_path):
     bands = report["by_objects"]
     assert sum(b["n"] for b in bands.values()) == report["models"]["tuned"]["overall"]["n"]
     assert set(bands) == {crowding_band(counts[i["record_id"]]) for i in items}
+    multi = [i for i in items if i["qtype"] in ("color", "shape") and counts[i["record_id"]] > 1]
+    errors = report["attribute_errors"]
+    assert sum(e["n"] for e in errors.values()) == len(multi)
+    assert all(e["right"] + e["other_object"] + e["absent"] == e["n"] for e in errors.values())
     assert json.loads((tmp_path / "eval.json").read_text())["n_items"] == 12
     assert (tmp_path / "eval" / "accuracy_by_type.png").stat().st_size > 0

@@ -169,6 +169,46 @@ def accuracy_by_crowding(
     return {b: _score(n[b], ok[b]) for b in BANDS if n[b]}
 
 
+# Questions that name one object and ask one of its attributes; with several values to
+# choose from, a wrong answer says whether the model saw the value but bound it wrongly.
+BOUND_ATTRIBUTES = ("color", "shape")
+
+
+def attribute_errors(
+    items: Sequence[EvalItem],
+    preds: Sequence[str] | Mapping[str, str],
+    scene_values: Mapping[str, Mapping[str, set[str]]],
+) -> dict[str, dict[str, Any]]:
+    """What color and shape answers about scenes of two or more objects named:
+    {qtype: {n, right, other_object, absent, other_object_share}}. `other_object`: wrong,
+    but a value another object in the scene has (the model saw it and tied it to the wrong
+    object: a binding error); `absent`: no object there has it (not seen, or off format).
+    `scene_values[record_id][qtype]` holds the scene's values; other records are left out."""
+    out: dict[str, Counter] = {t: Counter() for t in BOUND_ATTRIBUTES}
+    for item, pred in zip(items, _aligned(items, preds), strict=True):
+        values = scene_values.get(item.record_id, {}).get(item.qtype)
+        if item.qtype not in out or not values:
+            continue
+        said = normalize_answer(pred, item.qtype)
+        kind = (
+            "right"
+            if said == normalize_answer(item.answer, item.qtype)
+            else "other_object"
+            if said in values
+            else "absent"
+        )
+        out[item.qtype][kind] += 1
+        out[item.qtype]["n"] += 1
+    return {
+        t: {
+            **{k: c[k] for k in ("n", "right", "other_object", "absent")},
+            "other_object_share": round(c["other_object"] / max(c["n"] - c["right"], 1), 4),
+        }
+        for t, c in out.items()
+        if c["n"]
+    }
+
+
 def majority_answers(train: Iterable[EvalItem | tuple[str, str]]) -> dict[str, str]:
     """The most frequent normalized answer per question type (ties: alphabetical), plus the
     most frequent overall under the key "*" for types the training data never asks."""

@@ -12,7 +12,13 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from vit.evaluate.metrics import accuracy_by_crowding, accuracy_by_type, majority_baseline
+from vit.evaluate.metrics import (
+    BOUND_ATTRIBUTES,
+    accuracy_by_crowding,
+    accuracy_by_type,
+    attribute_errors,
+    majority_baseline,
+)
 from vit.evaluate.questions import ANSWER_FORMAT, asked, make_eval_set, save_items, type_counts
 from vit.evaluate.report import (
     evaluate,
@@ -34,6 +40,18 @@ def _split(ds: Dataset, name: str | Sequence[str]) -> list:
 def object_counts(records: Iterable[Record]) -> dict[str, int]:
     """Boxed objects per record id: the scene's crowding (records without boxes: none)."""
     return {r.id: sum(a.box is not None for a in r.annotations) for r in records}
+
+
+def scene_values(records: Iterable[Record]) -> dict[str, dict[str, set[str]]]:
+    """Per record of two or more boxed objects: the colors and shapes its objects have."""
+    out = {}
+    for r in records:
+        objs = [a for a in r.annotations if a.box is not None]
+        if len(objs) >= 2:
+            out[r.id] = {
+                t: {getattr(a, t) for a in objs if getattr(a, t)} for t in BOUND_ATTRIBUTES
+            }
+    return out
 
 
 def _blind_answers(ask, items, answer_format: str) -> list[str]:
@@ -90,6 +108,7 @@ def evaluate_model(
     report["splits"] = [split] if isinstance(split, str) else list(split)
     report["item_types"] = type_counts(items)
     report["by_objects"] = accuracy_by_crowding(items, preds, object_counts(held_out))
+    report["attribute_errors"] = attribute_errors(items, preds, scene_values(held_out))
     save_items(items, out / "items.jsonl")
     write_predictions(items, preds, out / "predictions.jsonl")
     write_plots_data(report, out / "plots")
