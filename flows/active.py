@@ -24,7 +24,8 @@ from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
 from vit.active.config import ActiveConfig
-from vit.active.experiment import run_experiment, run_key, write_plot_data, write_report
+from vit.active.curves import run_key, write_plot_data, write_report
+from vit.active.experiment import run_experiment
 from vit.active.loop import run_loop
 from vit.config import build, load_params
 from vit.synth.config import SynthConfig

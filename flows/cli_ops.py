@@ -88,7 +88,8 @@ def cmd_al(args: argparse.Namespace) -> int:
 def al_report(args: argparse.Namespace, overrides: dict) -> int:
     """`vit al report`: the experiment's metrics, CSVs and PNG from the rounds on disk."""
     from flows.active import load_config
-    from vit.active.experiment import runs_on_disk, write_report
+    from vit.active.curves import write_report
+    from vit.active.experiment import runs_on_disk
     from vit.evaluate.run import object_counts
     from vit.records import Dataset
 

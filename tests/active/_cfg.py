@@ -108,3 +108,11 @@ def tiny_cfg(data, model, out, **kw) -> ActiveConfig:
 
 def synth_params(tmp_path) -> dict:
     return {"dedup": False, "cache_dir": str(tmp_path / "synth_cache")}
+
+
+def al_rows(accs: list[float], crowd: dict[str, float] | None = None) -> list[dict]:
+    """Hand-made rows of one run: accuracy per round, 480 more samples a round."""
+    return [
+        {"round": k, "samples": 400 + 480 * k, "accuracy": a, "by_objects": crowd or {}}
+        for k, a in enumerate(accs)
+    ]

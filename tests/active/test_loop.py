@@ -8,7 +8,7 @@ from dataclasses import replace
 import pytest
 
 from tests.active._cfg import synth_params, tiny_cfg
-from vit.active.experiment import report as report_of
+from vit.active.curves import report as report_of
 from vit.active.loop import run_loop
 from vit.evaluate.questions import make_eval_set
 from vit.records import Dataset

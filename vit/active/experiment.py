@@ -1,44 +1,28 @@
-"""Every strategy from the same seed sets, budgets and test split, over several seeds; the
-accuracy curves against synthesized samples, as metrics, DVC plot data and a PNG.
+"""Every strategy from the same seed sets, budgets and test split, over several seeds.
 
     runs = run_experiment(cfg, synth, ["random", "hybrid"], seeds=[0, 1], out="data/al_experiment")
-    write_report(runs, "metrics/al_experiment.json", "data/al_experiment/plots", "docs/al_curves.png")
+    runs = runs_on_disk("data/al_experiment", ["random", "hybrid"], [0, 1])  # seeds run apart
+    write_report(runs, "metrics/al_experiment.json", "data/al_experiment/plots", "docs/al.png")
 
 Per seed, round 0 (the seed set, its training and its hard-example variants) is computed
 once in OUT/seed-S/seed and every strategy continues from it (OUT/seed-S/<strategy>), so
-the strategies differ only in what they select. The x axis is `samples`: the synthesized
-records the round trained on (seed set + selections + variants), the quantity a synthesis
-budget pays for; every strategy has the same count per round up to validator drops.
-
-The metrics file (`metrics/al.json` for one `vit al` run) holds:
-
-    {"runs": {"hybrid/seed-0": {"round-0": {round, samples, images, accuracy, by_type, ...}}},
-     "curves": {"hybrid": {"round": [...], "samples": [...], "mean": [...], "min": [...],
-                           "max": [...], "std": [...], "seeds": n}},
-     "final": {"hybrid": mean accuracy at the last round},
-     "vs_random": {"hybrid": {"gain": final - random's final,
-                              "samples_to_reach_random": x or null, "budget_saved": 0.4}}}
+the strategies differ only in what they select. A name in the strategy list may be a
+variant (a strategy with its own settings, run under the name). The report (curves,
+seed-paired gains, plots) is `vit.active.curves`.
 """
 
 from __future__ import annotations
 
-import csv
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from vit.active.config import ActiveConfig
-from vit.records import write_json
+from vit.active.curves import run_key
 
 RunOne = Callable[[ActiveConfig, str | None, bool], list[dict[str, Any]]]
-
-
-def run_key(strategy: str, seed: int) -> str:
-    return f"{strategy}/seed-{seed}"
 
 
 def run_experiment(
@@ -141,223 +125,3 @@ def crowding_from_predictions(path: Path, n_objects: Mapping[str, int]) -> dict[
     items = [EvalItem.from_dict(r) for r in rows]
     acc = accuracy_by_crowding(items, [r["prediction"] for r in rows], n_objects)
     return {band: v["accuracy"] for band, v in acc.items()}
-
-
-def curves(runs: dict[str, list[dict[str, Any]]]) -> dict[str, dict[str, Any]]:
-    """Per strategy, per round: mean samples and accuracy mean / min / max / std over seeds
-    (rounds that not every seed reached are left out)."""
-    by: dict[str, list[list[dict[str, Any]]]] = {}
-    for key, rows in runs.items():
-        by.setdefault(key.split("/")[0], []).append(rows)
-    out = {}
-    for strategy, seed_rows in by.items():
-        n = min(len(r) for r in seed_rows)
-        acc = np.array([[r[k]["accuracy"] for k in range(n)] for r in seed_rows], dtype=float)
-        samples = np.array([[r[k]["samples"] for k in range(n)] for r in seed_rows], dtype=float)
-        out[strategy] = {
-            "round": list(range(n)),
-            "samples": [round(float(x), 1) for x in samples.mean(0)],
-            "mean": _r(acc.mean(0)),
-            "min": _r(acc.min(0)),
-            "max": _r(acc.max(0)),
-            "std": _r(acc.std(0)),
-            "seeds": len(seed_rows),
-            "by_objects": [_crowding_mean([r[k] for r in seed_rows]) for k in range(n)],
-        }
-    return out
-
-
-def _crowding_mean(rows: Sequence[dict[str, Any]]) -> dict[str, float]:
-    """Mean accuracy per crowding band over rows (bands every row has)."""
-    bands = [set(r.get("by_objects") or {}) for r in rows]
-    common = set.intersection(*bands) if bands else set()
-    order = [b for b in (rows[0].get("by_objects") or {}) if b in common] if rows else []
-    return {b: round(float(np.mean([r["by_objects"][b] for r in rows])), 4) for b in order}
-
-
-def paired_gain(
-    runs: dict[str, list[dict[str, Any]]], strategy: str, baseline: str = "random"
-) -> dict[str, Any] | None:
-    """The strategy minus the baseline, seed by seed (same seed set, budgets, test split):
-    the mean difference at each round both reached and, at the last one, the per-seed
-    differences and a 95% t-interval over seeds. The seed-to-seed spread of one run is
-    several points here, so a gain is `clear` only when that interval lies above 0."""
-    pairs = [
-        (int(key.split("seed-")[1]), rows, runs[run_key(baseline, int(key.split("seed-")[1]))])
-        for key, rows in sorted(runs.items())
-        if key.split("/")[0] == strategy and run_key(baseline, int(key.split("seed-")[1])) in runs
-    ]
-    if not pairs:
-        return None
-    n = min(min(len(a), len(b)) for _, a, b in pairs)
-    diff = np.array([[a[k]["accuracy"] - b[k]["accuracy"] for k in range(n)] for _, a, b in pairs])
-    final = diff[:, -1]
-    out: dict[str, Any] = {
-        "seeds": [s for s, _, _ in pairs],
-        "by_round": _r(diff.mean(0)),
-        "final": round(float(final.mean()), 4),
-        "final_by_seed": _r(final),
-    }
-    if len(pairs) > 1:
-        from scipy.stats import t
-
-        half = t.ppf(0.975, len(pairs) - 1) * final.std(ddof=1) / np.sqrt(len(pairs))
-        out["final_ci95"] = _r(np.array([final.mean() - half, final.mean() + half]))
-        out["clear"] = bool(final.mean() - half > 0)
-    return out
-
-
-def _r(a: np.ndarray) -> list[float]:
-    return [round(float(x), 4) for x in a]
-
-
-def samples_to_reach(curve: dict[str, Any], target: float) -> float | None:
-    """The fewest samples at which the mean curve reaches `target` (linear between rounds)."""
-    xs, ys = curve["samples"], curve["mean"]
-    for i, (x, y) in enumerate(zip(xs, ys, strict=True)):
-        if y >= target:
-            if i == 0:
-                return x
-            x0, y0 = xs[i - 1], ys[i - 1]
-            return round(x0 + (x - x0) * (target - y0) / (y - y0), 1)
-    return None
-
-
-def versus_random(
-    cur: dict[str, dict[str, Any]], runs: dict[str, list[dict[str, Any]]] | None = None
-) -> dict[str, dict[str, Any]]:
-    """Each strategy against random: final gain, the budget it needs for random's final and,
-    given the runs, the seed-paired difference (`paired_gain`)."""
-    if "random" not in cur:
-        return {}
-    target, budget = cur["random"]["mean"][-1], cur["random"]["samples"][-1]
-    out = {}
-    for name, c in cur.items():
-        if name == "random":
-            continue
-        reach = samples_to_reach(c, target)
-        out[name] = {
-            "gain": round(c["mean"][-1] - target, 4),
-            "samples_to_reach_random": reach,
-            "budget_saved": None if reach is None else round(1 - reach / budget, 3),
-        }
-        if runs is not None:
-            out[name]["paired"] = paired_gain(runs, name)
-    return out
-
-
-def report(runs: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
-    _check_one_test_set(runs)
-    cur = curves(runs)
-    return {
-        "runs": {key: {f"round-{r['round']}": r for r in rows} for key, rows in runs.items()},
-        "curves": cur,
-        "final": {name: c["mean"][-1] for name, c in cur.items()},
-        "vs_random": versus_random(cur, runs),
-    }
-
-
-def _check_one_test_set(runs: dict[str, list[dict[str, Any]]]) -> None:
-    """Curves are only comparable on one test set: rows scored on other splits are an error
-    (re-running the experiment with the current `eval_splits` re-scores them)."""
-    seen: dict[tuple[str, ...], str] = {}
-    for key, rows in runs.items():
-        for r in rows:
-            seen.setdefault(tuple(r.get("splits") or ["test"]), f"{key} round {r['round']}")
-    if len(seen) > 1:
-        where = "; ".join(f"{where} on {list(s)}" for s, where in seen.items())
-        raise ValueError(
-            f"runs scored on different held-out splits ({where}): run `vit al experiment` "
-            "again with one `eval_splits` to re-score the finished rounds"
-        )
-
-
-def write_report(
-    runs: dict[str, list[dict[str, Any]]],
-    metrics_path: str | Path | None,
-    plots_dir: str | Path | None = None,
-    png: str | Path | None = None,
-) -> dict[str, Any]:
-    """metrics JSON, one CSV per strategy for `dvc plots` (round, samples, accuracy, min,
-    max), and the PNG; returns the report."""
-    rep = report(runs)
-    if metrics_path:
-        write_json(metrics_path, rep)
-    if plots_dir:
-        write_plot_data(rep["curves"], Path(plots_dir))
-    if png:
-        plot_curves(rep["curves"], png, _majority(runs))
-    return rep
-
-
-def write_plot_data(cur: dict[str, dict[str, Any]], folder: Path) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
-    for name, c in cur.items():
-        with (folder / f"{name}.csv").open("w", newline="") as fh:
-            w = csv.writer(fh)
-            w.writerow(["round", "samples", "accuracy", "accuracy_min", "accuracy_max"])
-            w.writerows(zip(c["round"], c["samples"], c["mean"], c["min"], c["max"], strict=True))
-
-
-def _majority(runs: dict[str, list[dict[str, Any]]]) -> float | None:
-    vals = [r["majority"] for rows in runs.values() for r in rows if r.get("majority") is not None]
-    return float(np.mean(vals)) if vals else None
-
-
-def plot_curves(cur: dict[str, dict[str, Any]], path: str | Path, majority: float | None) -> Path:
-    """Left: accuracy against synthesized samples (mean line, min-max band, one color a
-    strategy). Right, when the rows have it: accuracy by scene crowding at the last round
-    every strategy reached, where the long tail of crowded scenes would show a selection
-    paying off."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    # Crowding at the last round every strategy reached, so the bars compare equal budgets.
-    last = min((len(c["round"]) for c in cur.values()), default=0) - 1
-    crowd = {
-        name: c["by_objects"][last]
-        for name, c in sorted(cur.items())
-        if last >= 0 and c.get("by_objects") and c["by_objects"][last]
-    }
-    fig, axes = plt.subplots(1, 2 if crowd else 1, figsize=(11 if crowd else 6.4, 4.2), dpi=120)
-    ax = axes[0] if crowd else axes
-    colors = {}
-    for name, c in sorted(cur.items()):
-        seeds = f"{c['seeds']} seed{'s' if c['seeds'] > 1 else ''}"
-        (line,) = ax.plot(c["samples"], c["mean"], marker="o", label=f"{name} ({seeds})")
-        colors[name] = line.get_color()
-        ax.fill_between(c["samples"], c["min"], c["max"], color=colors[name], alpha=0.15)
-    if majority is not None:
-        ax.axhline(majority, color="gray", ls="--", lw=1, label="majority answer")
-    ax.set_xlabel("synthesized training samples")
-    ax.set_ylabel("test accuracy (probe questions)")
-    ax.set_title("Accuracy vs synthesis budget (mean, min-max band)")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    if crowd:
-        _plot_crowding(axes[1], crowd, colors, last)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
-
-
-def _plot_crowding(
-    ax: Any, crowd: dict[str, dict[str, float]], colors: dict[str, str], last: int
-) -> None:
-    bands = list(next(iter(crowd.values())))
-    width = 0.8 / len(crowd)
-    for j, (name, acc) in enumerate(crowd.items()):
-        xs = [i + (j - (len(crowd) - 1) / 2) * width for i in range(len(bands))]
-        ax.bar(xs, [acc.get(b, 0.0) for b in bands], width, label=name, color=colors.get(name))
-    ax.set_xticks(range(len(bands)), bands)
-    ax.set_xlabel("objects in the test scene")
-    ax.set_ylabel("test accuracy (mean over seeds)")
-    ax.set_title(f"By scene crowding, round {last}")
-    ax.set_ylim(0, 1)
-    ax.grid(alpha=0.3, axis="y")
-    ax.legend(fontsize=8)
