@@ -113,6 +113,13 @@ def test_other_eval_splits_rescore_finished_rounds_and_keep_their_models(
     }
     assert n[("test", "val")] > n[("test",)]
     assert json.loads((out / "round-1" / "eval.json").read_text())["n_items"] == n[("test", "val")]
+    # A report from before `by_objects` existed: the row reads it back from the predictions.
+    path = out / "round-1" / "eval.json"
+    path.write_text(
+        json.dumps({k: v for k, v in json.loads(path.read_text()).items() if k != "by_objects"})
+    )
+    third = run_loop(replace(cfg, eval_splits=["test", "val"]), synth_params(tmp_path))
+    assert third[1]["by_objects"] == again[1]["by_objects"] and again[1]["by_objects"]
     with pytest.raises(ValueError, match="different held-out splits"):
         report_of({"random/seed-0": first[:1] + again[1:]})
     with pytest.raises(ValueError, match="not train"):

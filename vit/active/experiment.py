@@ -111,17 +111,8 @@ def runs_on_disk(
 def _read_row(round_dir: Path, n_objects: Mapping[str, int] | None) -> dict[str, Any]:
     row = json.loads((round_dir / "summary.json").read_text())
     preds = round_dir / "eval" / "predictions.jsonl"
-    if "by_objects" not in row and n_objects and preds.exists():
+    if not row.get("by_objects") and n_objects and preds.exists():
+        from vit.evaluate.report import crowding_from_predictions
+
         row["by_objects"] = crowding_from_predictions(preds, n_objects)
     return row
-
-
-def crowding_from_predictions(path: Path, n_objects: Mapping[str, int]) -> dict[str, float]:
-    """{band: accuracy} by scene crowding, from an evaluation's predictions.jsonl."""
-    from vit.evaluate.metrics import accuracy_by_crowding
-    from vit.evaluate.questions import EvalItem
-
-    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    items = [EvalItem.from_dict(r) for r in rows]
-    acc = accuracy_by_crowding(items, [r["prediction"] for r in rows], n_objects)
-    return {band: v["accuracy"] for band, v in acc.items()}

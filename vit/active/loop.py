@@ -268,6 +268,19 @@ class Loop:
 
     # --- the round's row ------------------------------------------------------------------
 
+    def crowding(self, report: dict[str, Any], d: Path) -> dict[str, float]:
+        """Accuracy by scene crowding: the report's, or (a report from before it had one)
+        read back from the round's predictions."""
+        if report.get("by_objects"):
+            return {b: v["accuracy"] for b, v in report["by_objects"].items()}
+        preds = d / "eval" / "predictions.jsonl"
+        if not preds.exists():
+            return {}
+        from vit.evaluate.report import crowding_from_predictions
+        from vit.evaluate.run import object_counts
+
+        return crowding_from_predictions(preds, object_counts(self.records.values()))
+
     def summary(self, k: int, seconds: dict[str, float]) -> dict[str, Any]:
         d = self.dir(k)
         report = json.loads((d / "eval.json").read_text())
@@ -282,7 +295,7 @@ class Loop:
             "accuracy": report["overall"]["tuned"],
             "majority": report["overall"].get("majority"),
             "by_type": {t: v.get("tuned") for t, v in report["by_type"].items()},
-            "by_objects": {b: v["accuracy"] for b, v in report.get("by_objects", {}).items()},
+            "by_objects": self.crowding(report, d),
             "splits": report.get("splits", ["test"]),
             "train_loss": done.get("train_loss"),
             "steps": done.get("global_step"),

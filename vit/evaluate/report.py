@@ -20,14 +20,14 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from PIL import Image
 
 from vit import records
-from vit.evaluate.metrics import accuracy_by_type, rouge_l
+from vit.evaluate.metrics import accuracy_by_crowding, accuracy_by_type, rouge_l
 from vit.evaluate.questions import ANSWER_FORMAT, DETAIL, QTYPES, EvalItem, asked
 
 AnswerFn = Callable[[Image.Image, str], str]
@@ -106,6 +106,15 @@ def write_predictions(items: Sequence[EvalItem], preds: Sequence[str], path: Pat
             row["correct"] = item.qtype != DETAIL and exact_match(p, item.answer, item.qtype)
             fh.write(json.dumps(row, ensure_ascii=False) + "\n")
     return path
+
+
+def crowding_from_predictions(path: Path | str, n_objects: Mapping[str, int]) -> dict[str, float]:
+    """{band: accuracy} by scene crowding (`accuracy_by_crowding`), read back from a
+    `write_predictions` file: for reports written before they carried `by_objects`."""
+    rows = [json.loads(x) for x in Path(path).read_text().splitlines() if x.strip()]
+    items = [EvalItem.from_dict(r) for r in rows]
+    acc = accuracy_by_crowding(items, [r["prediction"] for r in rows], n_objects)
+    return {band: v["accuracy"] for band, v in acc.items()}
 
 
 def write_plots_data(report: dict[str, Any], out_dir: Path | str) -> dict[str, Path]:
