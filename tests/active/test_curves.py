@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from tests.active._cfg import al_rows as rows
-from vit.active.curves import curves, paired_gain, plot_curves
+from vit.active.curves import curves, paired_gain, plot_curves, versus_random
 
 
 def test_paired_gain_is_seed_by_seed_with_a_t_interval():
@@ -52,3 +52,15 @@ def test_curves_carry_crowding_and_the_plot_gets_its_panel(tmp_path):
     w_wide, w_narrow = Image.open(wide).size[0], Image.open(narrow).size[0]
     assert w_wide > 1.5 * w_narrow  # the crowding panel beside the curves
     assert np.isclose(w_narrow, 6.4 * 120, atol=2)
+
+
+def test_versus_random_compares_a_strategy_with_random_on_its_own_seeds():
+    runs = {
+        "random/seed-0": rows([0.2, 0.5]),
+        "random/seed-1": rows([0.2, 0.7]),  # a lucky seed the strategy was not run on
+        "x/seed-0": rows([0.2, 0.52]),
+    }
+    paired = versus_random(curves(runs), runs)["x"]
+    assert paired["gain"] == pytest.approx(0.02)  # against random's seed 0, not the mean 0.6
+    assert paired["samples_to_reach_random"] == pytest.approx(400 + 480 * 0.3 / 0.32, abs=0.1)
+    assert versus_random(curves(runs))["x"]["gain"] == pytest.approx(-0.08)  # curves only

@@ -121,14 +121,23 @@ def versus_random(
     cur: dict[str, dict[str, Any]], runs: dict[str, list[dict[str, Any]]] | None = None
 ) -> dict[str, dict[str, Any]]:
     """Each strategy against random: final gain, the budget it needs for random's final and,
-    given the runs, the seed-paired difference (`paired_gain`)."""
+    given the runs, the seed-paired difference (`paired_gain`). With the runs, random's
+    curve is taken over the strategy's own seeds, so a strategy run on fewer seeds is not
+    measured against other seed sets' luck."""
     if "random" not in cur:
         return {}
-    target, budget = cur["random"]["mean"][-1], cur["random"]["samples"][-1]
     out = {}
     for name, c in cur.items():
         if name == "random":
             continue
+        base = cur["random"]
+        if runs is not None:
+            seeds = {k.split("/")[1] for k in runs if k.split("/")[0] == name}
+            mine = {k: v for k, v in runs.items() if k.split("/")[1] in seeds}
+            base = curves({k: v for k, v in mine.items() if k.startswith("random/")}).get(
+                "random", base
+            )
+        target, budget = base["mean"][-1], base["samples"][-1]
         reach = samples_to_reach(c, target)
         out[name] = {
             "gain": round(c["mean"][-1] - target, 4),
