@@ -96,9 +96,9 @@ def al_report(args: argparse.Namespace, overrides: dict) -> int:
     cfg, _, exp = load_config(args.params, overrides)
     strategies = list(args.strategies or exp["strategies"])
     seeds = [int(s) for s in (args.seeds if args.seeds is not None else exp["seeds"])]
-    # Rounds evaluated before rows had `by_objects` get it from their predictions.
-    tests = [r for r in Dataset.open(cfg.data) if r.split == "test"]
-    runs = runs_on_disk(exp["out"], strategies, seeds, object_counts(tests))
+    # Rounds evaluated before rows had `by_objects` get it from their predictions, whatever
+    # held-out splits they were scored on.
+    runs = runs_on_disk(exp["out"], strategies, seeds, object_counts(Dataset.open(cfg.data)))
     if not runs:
         raise SystemExit(f"no finished runs under {exp['out']} for {strategies} x seeds {seeds}")
     rep = write_report(runs, exp["metrics_path"], f"{exp['out']}/plots", exp["png"])

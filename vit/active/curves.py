@@ -37,6 +37,16 @@ def run_key(strategy: str, seed: int) -> str:
     return f"{strategy}/seed-{seed}"
 
 
+def _by_seed(runs: dict[str, list[dict[str, Any]]], name: str) -> dict[int, list[dict[str, Any]]]:
+    """The rows of `name`'s runs by seed."""
+    out = {}
+    for key, rows in runs.items():
+        label, _, seed = key.rpartition("/seed-")
+        if label == name:
+            out[int(seed)] = rows
+    return out
+
+
 def curves(runs: dict[str, list[dict[str, Any]]]) -> dict[str, dict[str, Any]]:
     """Per strategy, per round: mean samples and accuracy mean / min / max / std over seeds
     (rounds that not every seed reached are left out)."""
@@ -76,10 +86,9 @@ def paired_gain(
     the mean difference at each round both reached and, at the last one, the per-seed
     differences and a 95% t-interval over seeds. The seed-to-seed spread of one run is
     several points here, so a gain is `clear` only when that interval lies above 0."""
+    base = _by_seed(runs, baseline)
     pairs = [
-        (int(key.split("seed-")[1]), rows, runs[run_key(baseline, int(key.split("seed-")[1]))])
-        for key, rows in sorted(runs.items())
-        if key.split("/")[0] == strategy and run_key(baseline, int(key.split("seed-")[1])) in runs
+        (s, rows, base[s]) for s, rows in sorted(_by_seed(runs, strategy).items()) if s in base
     ]
     if not pairs:
         return None
@@ -132,11 +141,11 @@ def versus_random(
             continue
         base = cur["random"]
         if runs is not None:
-            seeds = {k.split("/")[1] for k in runs if k.split("/")[0] == name}
-            mine = {k: v for k, v in runs.items() if k.split("/")[1] in seeds}
-            base = curves({k: v for k, v in mine.items() if k.startswith("random/")}).get(
-                "random", base
-            )
+            seeds = _by_seed(runs, name)
+            same = {
+                run_key("random", s): v for s, v in _by_seed(runs, "random").items() if s in seeds
+            }
+            base = curves(same).get("random", base)
         target, budget = base["mean"][-1], base["samples"][-1]
         reach = samples_to_reach(c, target)
         out[name] = {

@@ -178,7 +178,8 @@ def _digit_item(r: Record, rng: np.random.Generator) -> EvalItem:
     return EvalItem(f"{r.id}:digit", r.id, r.image or "", "digit", q, label)
 
 
-def _boxed(r: Record) -> list[Annotation]:
+def boxed(r: Record) -> list[Annotation]:
+    """The record's objects that have a box (the ones probes and crowding count)."""
     return [a for a in r.annotations if a.box is not None]
 
 
@@ -194,7 +195,7 @@ def make_eval_set(records: Iterable[Record], seed: int = 0, per_image: int = 4) 
             continue
         if is_digit_record(r):
             items.append(_digit_item(r, rng))
-        elif anns := _boxed(r):
+        elif anns := boxed(r):
             items += _scene_items(r, Facts(anns, rng), per_image, used, balance)
     return items
 
@@ -206,7 +207,7 @@ def make_detail_set(records: Iterable[Record], seed: int = 0) -> list[EvalItem]:
     rng = np.random.default_rng(seed)
     out = []
     for r in records:
-        if r.image and not is_digit_record(r) and (anns := _boxed(r)):
+        if r.image and not is_digit_record(r) and (anns := boxed(r)):
             ref = detail(Facts(anns, rng))
             out.append(EvalItem(f"{r.id}:{DETAIL}", r.id, r.image, DETAIL, DETAIL_PROMPT, ref))
     return out

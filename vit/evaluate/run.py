@@ -19,7 +19,14 @@ from vit.evaluate.metrics import (
     attribute_errors,
     majority_baseline,
 )
-from vit.evaluate.questions import ANSWER_FORMAT, asked, make_eval_set, save_items, type_counts
+from vit.evaluate.questions import (
+    ANSWER_FORMAT,
+    asked,
+    boxed,
+    make_eval_set,
+    save_items,
+    type_counts,
+)
 from vit.evaluate.report import (
     evaluate,
     plot_by_type,
@@ -31,22 +38,21 @@ from vit.evaluate.report import (
 from vit.records import Dataset, Record
 
 
-def _split(ds: Dataset, name: str | Sequence[str]) -> list:
-    """Records of one split, or of several (in dataset order)."""
-    names = {name} if isinstance(name, str) else set(name)
+def _split(ds: Dataset, *names: str) -> list:
+    """Records of the named splits (in dataset order)."""
     return [r for r in ds if r.split in names]
 
 
 def object_counts(records: Iterable[Record]) -> dict[str, int]:
     """Boxed objects per record id: the scene's crowding (records without boxes: none)."""
-    return {r.id: sum(a.box is not None for a in r.annotations) for r in records}
+    return {r.id: len(boxed(r)) for r in records}
 
 
 def scene_values(records: Iterable[Record]) -> dict[str, dict[str, set[str]]]:
     """Per record of two or more boxed objects: the colors and shapes its objects have."""
     out = {}
     for r in records:
-        objs = [a for a in r.annotations if a.box is not None]
+        objs = boxed(r)
         if len(objs) >= 2:
             out[r.id] = {
                 t: {getattr(a, t) for a in objs if getattr(a, t)} for t in BOUND_ATTRIBUTES
@@ -91,7 +97,8 @@ def evaluate_model(
     does not look (the usual first failure of a VLM trained from scratch). Every model is
     asked the same text: `answer_format` appended to exact-match questions (questions.asked)."""
     ds, out = Dataset.open(data), Path(out)
-    held_out = _split(ds, split)
+    splits = [split] if isinstance(split, str) else list(split)
+    held_out = _split(ds, *splits)
     items = make_eval_set(held_out, seed=seed, per_image=per_image)[:limit]
     if not items:
         raise ValueError(f"{data}: no evaluable records in split {split!r}")
@@ -105,7 +112,7 @@ def evaluate_model(
         baselines["blind"] = accuracy_by_type(items, _blind_answers(ask, items, answer_format))
     preds: list[str] = []
     report = evaluate(ask, items, baselines, ds.image_root, preds, answer_format)
-    report["splits"] = [split] if isinstance(split, str) else list(split)
+    report["splits"] = splits
     report["item_types"] = type_counts(items)
     report["by_objects"] = accuracy_by_crowding(items, preds, object_counts(held_out))
     report["attribute_errors"] = attribute_errors(items, preds, scene_values(held_out))
