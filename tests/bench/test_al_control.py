@@ -2,26 +2,17 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
-from pathlib import Path
 
 import pytest
 
 from tests.active._cfg import al_data, al_model, synth_params, tiny_cfg  # noqa: F401
-
-SCRIPT = Path(__file__).resolve().parents[2] / "bench" / "al_control.py"
+from tests.bench._load import bench_module
 
 
 @pytest.fixture(scope="module")
 def ctl():
-    spec = importlib.util.spec_from_file_location("bench_al_control", SCRIPT)
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = mod
-    spec.loader.exec_module(mod)
-    yield mod
-    sys.modules.pop(spec.name, None)
+    yield from bench_module("al_control")
 
 
 @pytest.mark.slow

@@ -2,26 +2,19 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[2] / "bench" / "gpu_train.py"
+from tests.bench._load import BENCH, bench_module
 
 
 @pytest.fixture(scope="module")
 def gt():
-    spec = importlib.util.spec_from_file_location("bench_gpu_train", SCRIPT)
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = mod  # dataclasses look their module up while it is executing
-    spec.loader.exec_module(mod)
-    yield mod
-    sys.modules.pop(spec.name, None)
+    yield from bench_module("gpu_train")
 
 
 @pytest.fixture(scope="module")
@@ -86,7 +79,15 @@ def test_tiny_run_end_to_end(tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""}
     proc = subprocess.run(
         # a 1 MFLOP/s "peak" so the CPU run has an MFU to check
-        [sys.executable, str(SCRIPT), "--tiny", "--peak-tflops", "1e-6", "--out", str(out)],
+        [
+            sys.executable,
+            str(BENCH / "gpu_train.py"),
+            "--tiny",
+            "--peak-tflops",
+            "1e-6",
+            "--out",
+            str(out),
+        ],
         env=env,
         capture_output=True,
         text=True,

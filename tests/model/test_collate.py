@@ -275,3 +275,41 @@ def test_works_with_a_hub_style_template(tiny_dir, tiny):
     check_batch(batch, tiny[0].config, processor=hub, require_eos=False)
     with pytest.raises(AssertionError, match="eos"):
         check_batch(batch, tiny[0].config)
+
+
+def test_cached_encoding_gives_the_same_batch(processor):
+    """A second pass (every example cached) equals the first and an uncached collator's."""
+    red, blue = Image.new("RGB", (32, 32), "red"), Image.new("RGB", (48, 40), "blue")
+    examples = [
+        example("a"),
+        example("b", TURNS[:2], image=blue),
+        example("c", TURNS[:2], image=None)
+        | {
+            "conversations": [{"from": "human", "value": "Hi?"}, {"from": "gpt", "value": "Hello."}]
+        },
+        example("d", TURNS, image=red),
+    ]
+    cached = VLMCollator(processor, max_length=128)
+    first, second = cached(examples), cached(examples)
+    plain = VLMCollator(processor, max_length=128, cache_size=0)(examples)
+    assert len(cached._cache) == 3  # a and d share text and image size: one entry
+    for batch in (second, plain):
+        assert batch.keys() == first.keys()
+        for key in first:
+            assert torch.equal(batch[key], first[key]), key
+    # the image's size is part of the key: same text, another size, another entry
+    cached([example("e", TURNS, image=Image.new("RGB", (20, 20), "red"))])
+    assert len(cached._cache) == 4
+
+
+def test_cache_is_bounded_and_truncation_still_refuses(processor):
+    collate = VLMCollator(processor, max_length=128, cache_size=2)
+    for i in range(4):
+        turns = [{"from": "human", "value": f"Question {i}?"}, {"from": "gpt", "value": "Yes."}]
+        collate([example(f"r{i}", turns)])
+    assert len(collate._cache) == 2
+    # a cached example is still refused when a shorter max_length would cut its image
+    collate([example("long")])
+    collate.max_length = 10
+    with pytest.raises(ValueError, match="record long"):
+        collate([example("long")])

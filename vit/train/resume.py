@@ -32,6 +32,7 @@ CONTINUABLE = {
     "save_total_limit",
     "logging_steps",
     "num_workers",
+    "encode_cache",
 }
 
 

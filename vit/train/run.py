@@ -104,7 +104,7 @@ def collator(model: Any, processor: Any, config: TrainConfig) -> Any:
     grid = int(vision.image_size) // int(vision.patch_size)
     if config.stage == "vision":
         return VisionCollator(processor, grid, config.hflip)
-    base = VLMCollator(processor, config.max_length)
+    base = VLMCollator(processor, config.max_length, cache_size=config.encode_cache)
     if config.lambda_patch <= 0:
         return base
     return PatchLabelCollator(base, grid)
