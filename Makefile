@@ -51,5 +51,5 @@ clean-data:
 	for d in data/raw data/ingested data/curated data/deduped data/synth data/export; do \
 		find $$d -mindepth 1 -maxdepth 1 ! -name .gitignore -exec rm -rf {} + 2>/dev/null; done; true
 	rm -rf data/synth_cache
-	# metrics/al_experiment.json comes from `vit al experiment`, not from the demo: keep it
-	find metrics -name '*.json' ! -name al_experiment.json -delete 2>/dev/null || true
+	# metrics/al_experiment*.json come from `vit al experiment`, not from the demo: keep them
+	find metrics -name '*.json' ! -name 'al_experiment*.json' -delete 2>/dev/null || true
