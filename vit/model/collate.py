@@ -185,7 +185,9 @@ class VLMCollator:
         ids, labels = self.truncate(ids, labels, rid)
         return Encoded(ids, labels, pixel_values)
 
-    def encode_text(self, conversations: Sequence[dict], image: Any, rid: str):
+    def encode_text(
+        self, conversations: Sequence[dict], image: Any, rid: str
+    ) -> tuple[list[int], list[int], Any]:
         """(ids, labels, pixel_values or None) through the chat template and the processor."""
         messages = to_messages(conversations, image is not None, rid)
         text, spans = render_with_spans(self.processor, messages, rid)
