@@ -59,6 +59,10 @@ def listening_addresses(port: int) -> set[str]:
     return found
 
 
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def wait_http(url: str, proc: subprocess.Popen, log: Path, timeout: float = 120) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -91,6 +95,9 @@ def app(fiftyone_db: str, pipeline: dict[str, Path], tmp_path: Path) -> Iterator
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             start_new_session=True,  # its own process group: the App server is its child
+            # A shell's background job (a CI runner's `cmd &`) starts with SIGINT ignored,
+            # and an ignored signal stays ignored across exec: give the App back Ctrl-C.
+            preexec_fn=_default_sigint,
         )
     try:
         wait_http(f"http://127.0.0.1:{port}/", proc, log)
