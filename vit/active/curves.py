@@ -136,15 +136,14 @@ def versus_random(
     if "random" not in cur:
         return {}
     out = {}
+    random_runs = _by_seed(runs, "random") if runs is not None else {}
     for name, c in cur.items():
         if name == "random":
             continue
         base = cur["random"]
         if runs is not None:
             seeds = _by_seed(runs, name)
-            same = {
-                run_key("random", s): v for s, v in _by_seed(runs, "random").items() if s in seeds
-            }
+            same = {run_key("random", s): v for s, v in random_runs.items() if s in seeds}
             base = curves(same).get("random", base)
         target, budget = base["mean"][-1], base["samples"][-1]
         reach = samples_to_reach(c, target)
