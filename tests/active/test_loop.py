@@ -22,7 +22,7 @@ def test_killed_after_synthesis_resumes_without_repeating_synthesis_or_training(
     al_data, al_model, tmp_path
 ):
     out = tmp_path / "al"
-    cfg = tiny_cfg(al_data, al_model, out, strategy="uncertainty", rounds=1, eval_limit=4)
+    cfg = tiny_cfg(al_data, al_model, out, strategy="stratified", rounds=1, eval_limit=4)
     sent: list[tuple[int, int]] = []
 
     def kill_after_synth(phase, k, result):

@@ -192,3 +192,49 @@ def test_hybrid_density_prefers_typical_images_within_a_cluster():
     plain = {p.id for p in HybridStrategy(0.0).select(scores, 2, rng)}
     dense = {p.id for p in get_strategy("hybrid", density=2.0).select(scores, 2, rng)}
     assert plain == {"a", "c"} and dense == {"b", "d"}
+
+
+def test_stratified_keeps_the_pools_mix_and_takes_the_most_uncertain_of_each():
+    """Plain uncertainty takes the two crowded scenes; stratified keeps the pool's two
+    one-object scenes to one crowded one and takes the most uncertain of each count."""
+    from vit.active.strategies import StratifiedStrategy
+
+    scores = Scores(
+        list("abcdef"),
+        {
+            "objects": np.array([1, 1, 1, 1, 5, 5], dtype=np.float64),
+            "uncertainty": np.array([0.1, 0.9, 0.5, 0.2, 0.99, 0.95]),
+        },
+    )
+    rng = np.random.default_rng(0)
+    assert {p.id for p in get_strategy("uncertainty").select(scores, 3, rng)} == {"e", "f", "b"}
+    picks = StratifiedStrategy().select(scores, 3, rng)
+    assert [p.id for p in picks] == ["b", "c", "e"]
+    assert [p.score for p in picks] == [0.9, 0.5, 0.99]
+
+
+def test_stratified_scores_count_boxed_objects(scored, pool):
+    from vit.evaluate.questions import boxed
+
+    scores = scored["stratified"]
+    n = {r.id: len(boxed(r)) for r in pool}
+    assert scores.values["objects"].tolist() == [n[i] for i in scores.ids]
+    assert len(set(n.values())) > 1  # the tiny pool has more than one stratum
+
+
+@pytest.mark.parametrize(
+    ("sizes", "budget", "expected"),
+    [
+        ([534, 383, 248, 168, 104, 89, 82, 73, 59, 63], 100, [30, 21, 14, 9, 6, 5, 5, 4, 3, 3]),
+        ([1, 1, 1], 2, [1, 1, 0]),  # equal remainders: the earlier stratum
+        ([3, 1], 2, [2, 0]),  # 1.5 and 0.5: equal fractions, the larger stratum wins
+        ([5, 2, 1], 8, [5, 2, 1]),  # the whole pool
+        ([7], 1, [1]),
+    ],
+)
+def test_proportional_quotas(sizes, budget, expected):
+    from vit.active.strategies import proportional_quotas
+
+    quotas = proportional_quotas(sizes, budget)
+    assert quotas == expected and sum(quotas) == budget
+    assert all(q <= s for q, s in zip(quotas, sizes, strict=True))

@@ -12,7 +12,7 @@ from typing import Any
 
 from vit.config import param_field as _f
 
-STRATEGIES = ("random", "uncertainty", "diversity", "hybrid")
+STRATEGIES = ("random", "uncertainty", "diversity", "hybrid", "stratified")
 MEASURES = ("loss", "entropy", "margin")
 REVIEW_MODES = ("off", "publish", "on")
 
