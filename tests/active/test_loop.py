@@ -22,6 +22,7 @@ def test_killed_after_synthesis_resumes_without_repeating_synthesis_or_training(
     al_data, al_model, tmp_path
 ):
     out = tmp_path / "al"
+    # stratified: probe scoring as uncertainty, and the loop end to end with its strata
     cfg = tiny_cfg(al_data, al_model, out, strategy="stratified", rounds=1, eval_limit=4)
     sent: list[tuple[int, int]] = []
 
@@ -36,6 +37,7 @@ def test_killed_after_synthesis_resumes_without_repeating_synthesis_or_training(
     assert sent == [(0, 6), (1, 4)]
     done0 = out / "round-0" / "model" / "DONE"
     stamp = done0.stat().st_mtime_ns
+    timed = json.loads((out / "round-0" / "summary.json").read_text())["seconds"]
     # The synth output of round 1 is lost as well: only the cache can save the requests.
     import shutil
 
@@ -45,6 +47,9 @@ def test_killed_after_synthesis_resumes_without_repeating_synthesis_or_training(
     synth = {k: r for p, k, r in log if p == "synth"}
     assert synth[0]["sent"] == 0 and synth[1]["sent"] == 0 and synth[1]["cache_hits"] == 4
     assert done0.stat().st_mtime_ns == stamp  # round 0's training was not redone
+    # ... and its summary keeps the times of the run that did the work
+    assert json.loads((out / "round-0" / "summary.json").read_text())["seconds"] == timed
+    assert timed["train"] > 0.5 and timed["synth"] > 0.05
     train = {k: r for p, k, r in log if p == "train"}
     assert train[0] == json.loads(done0.read_text())
     assert [r["round"] for r in rows] == [0, 1]
@@ -70,6 +75,15 @@ def test_changed_settings_clear_old_rounds_but_more_rounds_keep_them(al_data, al
     assert prepare(rounds=3, steps=3)
     assert not prepare(rounds=3, steps=3, strategy="random")
     assert not prepare(rounds=3, steps=3, strategy="random", synth_seed=7)  # other instructions
+    # A field added after runs were made (`allocate`) counts only when set: at its default
+    # the fingerprint is the one those runs were stamped with.
+    assert prepare(rounds=3, steps=3, strategy="random", synth_seed=7, allocate="pool")
+    assert not prepare(rounds=3, steps=3, strategy="random", synth_seed=7, allocate="error")
+    stamp = json.loads((out / "run.json").read_text())
+    assert stamp["config"]["allocate"] == "error"
+    assert prepare(rounds=3, steps=3, strategy="random", synth_seed=7, allocate="error")
+    assert not prepare(rounds=3, steps=3, strategy="random", synth_seed=7)
+    assert "allocate" not in json.loads((out / "run.json").read_text())["config"]
 
 
 def test_epochs_scale_each_rounds_steps_with_its_training_set(al_data, al_model, tmp_path):

@@ -90,13 +90,21 @@ def test_probe_stats_match_the_models_own_loss(al_model, al_data):
         for e in examples
     ]
     stats = token_stats(al_model, examples + wrong, batch_size=4)
+    n = len(examples)
     model, processor = load_model(str(al_model), device="cpu", dtype="float32")
     collate = VLMCollator(processor, 256)
     with torch.inference_mode():
-        for e, s in zip(examples, stats, strict=False):
-            own = model(**collate([e])).loss.item()
-            assert s["loss"] == pytest.approx(own, rel=1e-4)
-    n = len(examples)
+        for e, s in zip(examples + wrong, stats, strict=True):
+            batch = collate([e])
+            out = model(**batch)
+            if e in examples:
+                assert s["loss"] == pytest.approx(out.loss.item(), rel=1e-4)
+            # error: any answer position whose most likely token is not the answer's
+            labels = batch["labels"][0, 1:]
+            guess = out.logits[0, :-1].argmax(-1)
+            keep = labels != -100
+            assert s["error"] == float((guess[keep] != labels[keep]).any())
+    assert {s["error"] for s in stats[n:]} == {1.0}  # nobody was taught "purple"
     assert [s["margin"] for s in stats[:n]] == pytest.approx([s["margin"] for s in stats[n:]])
     assert [s["loss"] for s in stats[:n]] != pytest.approx([s["loss"] for s in stats[n:]])
 
@@ -238,3 +246,44 @@ def test_proportional_quotas(sizes, budget, expected):
     quotas = proportional_quotas(sizes, budget)
     assert quotas == expected and sum(quotas) == budget
     assert all(q <= s for q, s in zip(quotas, sizes, strict=True))
+
+
+def test_stratified_error_allocation_follows_the_expected_wrong_answers():
+    """`allocate="error"`: the budget goes where the pool's wrong probe answers are; a
+    stratum that is full or never wrong gives way, and the budget is still met."""
+    from vit.active.strategies import StratifiedStrategy
+
+    scores = Scores(
+        list("abcdef"),
+        {
+            "objects": np.array([1, 1, 1, 1, 5, 5], dtype=np.float64),
+            "uncertainty": np.array([0.1, 0.9, 0.5, 0.2, 0.3, 0.8]),
+            "error": np.array([0.0, 0.0, 0.25, 0.0, 1.0, 0.5]),
+        },
+    )
+    rng = np.random.default_rng(0)
+    by_error = StratifiedStrategy("error")
+    # expected wrong answers: 4 x 0.0625 = 0.25 for one object, 2 x 0.75 = 1.5 for five
+    assert by_error.quotas(scores, 2) == {1.0: 0, 5.0: 2}
+    assert [p.id for p in by_error.select(scores, 2, rng)] == ["f", "e"]
+    assert by_error.quotas(scores, 4) == {1.0: 2, 5.0: 2}  # five-object scenes are all taken
+    assert StratifiedStrategy("pool").quotas(scores, 3) == {1.0: 2, 5.0: 1}
+    never = Scores(scores.ids, {**scores.values, "error": np.zeros(6)})
+    assert by_error.quotas(never, 3) == {1.0: 2, 5.0: 1}  # no errors anywhere: the pool's mix
+    with pytest.raises(ValueError, match="allocate 'loss'"):
+        StratifiedStrategy("loss")
+
+
+@pytest.mark.parametrize(
+    ("weights", "budget", "caps", "expected"),
+    [
+        ([1, 10, 1], 6, [5, 2, 5], [2, 2, 2]),  # the capped stratum's excess is split again
+        ([0, 1], 3, [3, 1], [2, 1]),  # a zero-weight stratum fills what the others cannot
+        ([0, 2, 6], 4, [9, 9, 9], [0, 1, 3]),
+        ([0, 0, 0], 2, [1, 1, 1], [1, 1, 0]),
+    ],
+)
+def test_proportional_quotas_with_caps(weights, budget, caps, expected):
+    from vit.active.strategies import proportional_quotas
+
+    assert proportional_quotas(weights, budget, caps) == expected

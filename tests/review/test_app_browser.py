@@ -6,7 +6,8 @@
 127.0.0.1) against the test session's private mongod. The browser opens the dataset's page,
 waits for the grid to render every sample with its image, opens the saved view `duplicates`
 from the view bar as a reviewer would, loads `rejected` by its URL, saves screenshots under
-the test's temp dir, and the App is stopped with Ctrl-C. The browser reaches nothing but the
+the test's temp dir, and the App is stopped with Ctrl-C (another test stops it with SIGTERM,
+as `kill`, systemd and Docker do). The browser reaches nothing but the
 App: every other request (web fonts, analytics) is refused.
 
 Playwright's own browser download (`playwright install`) is never used.
@@ -22,6 +23,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -77,9 +79,10 @@ def wait_http(url: str, proc: subprocess.Popen, log: Path, timeout: float = 120)
     pytest.fail(f"the App did not answer at {url} in {timeout:.0f} s:\n{log.read_text()[-3000:]}")
 
 
-@pytest.fixture
-def app(fiftyone_db: str, pipeline: dict[str, Path], tmp_path: Path) -> Iterator[int]:
-    """`vit review launch` on a synced dataset; yields its port, stops it with SIGINT."""
+@contextmanager
+def running_app(pipeline: dict[str, Path], tmp_path: Path, stop: signal.Signals) -> Iterator[int]:
+    """`vit review launch` on a synced dataset; yields its port, then sends it `stop` and
+    checks that it exits cleanly and its App server with it."""
     sync(NAME, **pipeline)
     port = free_port()
     log = tmp_path / "launch.log"
@@ -102,13 +105,28 @@ def app(fiftyone_db: str, pipeline: dict[str, Path], tmp_path: Path) -> Iterator
     try:
         wait_http(f"http://127.0.0.1:{port}/", proc, log)
         yield port
-        proc.send_signal(signal.SIGINT)  # what Ctrl-C does: launch() closes the App
+        proc.send_signal(stop)  # launch() closes the App on either signal
         assert proc.wait(timeout=60) == 0, log.read_text()[-3000:]
         assert not listening_addresses(port), "the App server outlived `vit review launch`"
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
+
+
+@pytest.fixture
+def app(fiftyone_db: str, pipeline: dict[str, Path], tmp_path: Path) -> Iterator[int]:
+    """The App for a reviewer's browser, stopped with SIGINT (what Ctrl-C sends)."""
+    with running_app(pipeline, tmp_path, signal.SIGINT) as port:
+        yield port
+
+
+def test_sigterm_stops_the_app_and_its_server(
+    fiftyone_db: str, pipeline: dict[str, Path], tmp_path: Path
+) -> None:
+    """How `kill`, systemd and Docker stop a service: the App closes as on Ctrl-C."""
+    with running_app(pipeline, tmp_path, signal.SIGTERM) as port:
+        assert listening_addresses(port)
 
 
 def test_a_reviewer_sees_the_samples_and_the_duplicates_view(app: int, tmp_path: Path) -> None:

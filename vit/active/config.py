@@ -14,6 +14,7 @@ from vit.config import param_field as _f
 
 STRATEGIES = ("random", "uncertainty", "diversity", "hybrid", "stratified")
 MEASURES = ("loss", "entropy", "margin")
+ALLOCATIONS = ("pool", "error")
 REVIEW_MODES = ("off", "publish", "on")
 
 
@@ -51,6 +52,11 @@ class ActiveConfig:
         0.0,
         "hybrid: weight of typicality (dense embedding regions) against uncertainty; 0 = off",
     )
+    allocate: str = _f(
+        "pool",
+        "stratified: split the budget over object counts as the pool is (pool) or by the "
+        "pool's expected wrong probe answers per count (error)",
+    )
     probes_per_image: int = _f(4, "probe questions asked per pool image when scoring")
     score_batch_size: int = _f(32, "sequences per forward pass when scoring")
     hard_top: int = _f(20, "after a round, this many highest-loss training images get a variant")
@@ -74,6 +80,8 @@ class ActiveConfig:
     def __post_init__(self) -> None:
         if self.strategy not in STRATEGIES:
             raise ValueError(f"strategy {self.strategy!r}: choose from {STRATEGIES}")
+        if self.allocate not in ALLOCATIONS:
+            raise ValueError(f"allocate {self.allocate!r}: choose from {ALLOCATIONS}")
         if self.measure not in MEASURES:
             raise ValueError(f"measure {self.measure!r}: choose from {MEASURES}")
         if isinstance(self.review, bool):  # YAML reads a bare `on` / `off` as a boolean

@@ -50,6 +50,7 @@ DONE = "DONE"
 NOT_FINGERPRINTED = ("rounds", "out", "metrics_path", "cache_root", "device", "review_dataset")
 NOT_FINGERPRINTED += ("name", "eval_splits")  # eval_splits: rounds are re-scored, not redone
 NOT_FINGERPRINTED += ("review_timeout", "review_poll")
+LATER_FIELDS = {"allocate": "pool"}  # field -> its default
 
 Call = Callable[[str, Callable[[int], Any], int], Any]
 After = Callable[[str, int, Any], None]
@@ -67,7 +68,7 @@ class Loop:
         self.ds = Dataset.open(cfg.data)
         self.records = {r.id: r for r in self.ds}
         self.train_ids = [i for i, r in self.records.items() if r.split == "train" and r.image]
-        self.strategy = get_strategy(cfg.strategy, cfg.density)
+        self.strategy = get_strategy(cfg.strategy, cfg.density, cfg.allocate)
 
     # --- folders and state ----------------------------------------------------------------
 
@@ -99,6 +100,8 @@ class Loop:
 
     def fingerprint(self) -> dict[str, Any]:
         cfg = {k: v for k, v in asdict(self.cfg).items() if k not in NOT_FINGERPRINTED}
+        # Fields added after runs were made count only when set, so those runs stay valid.
+        cfg = {k: v for k, v in cfg.items() if LATER_FIELDS.get(k, object()) != v}
         return al_data.run_fingerprint(cfg, self.synth_cfg, self.ds, self.seed_round)
 
     def skip(self, k: int) -> bool:
@@ -306,7 +309,9 @@ class Loop:
                 if (d / "summary.json").exists()
                 else {}
             )
-            row["seconds"] = {**old.get("seconds", {}), **seconds}
+            # The run that did a phase's work keeps its time: a rerun over a finished round
+            # (more rounds, `dvc repro` after a params edit) skips its phases in milliseconds.
+            row["seconds"] = {**seconds, **old.get("seconds", {})}
             write_json(d / "summary.json", row)
         return row
 

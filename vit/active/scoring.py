@@ -13,15 +13,19 @@ here). One teacher-forced forward pass per batch gives, at the answer tokens:
 - `loss`: mean negative log-likelihood of the true short answer (+ end of turn);
 - `entropy`: mean entropy of the model's next-token distribution;
 - `margin`: 1 - (p1 - p2) at the first answer token, p1 >= p2 the two most likely tokens:
-  how close the model's own first answer word is to its runner-up.
+  how close the model's own first answer word is to its runner-up;
+- `error`: 1 when the model's most likely token differs from the answer's at any answer
+  position (teacher-forced greedy exact match, the evaluation's criterion without the
+  generation), else 0: per image, the share of its probes it gets wrong.
 
 `entropy` and `margin` need no answer (classic label-free uncertainty); `loss` uses the
 annotation-derived answer the pool already has (only the instructions cost money), so it
 measures what the model gets wrong rather than where it hesitates. Per image the probe values
 are averaged. Everything runs batched under `torch.inference_mode` (CPU friendly).
 
-`by_type=True` (the default) first turns each probe's value into its percentile among the
-pool's probes of the same question type, then averages those. Raw means measure mostly
+`by_type=True` (the default) first turns each probe's `loss`, `entropy` and `margin` into its
+percentile among the pool's probes of the same question type, then averages those (`error`
+stays a rate: it is already on one scale for every type). Raw means measure mostly
 which question types an image happened to get (a count probe costs more nats than a size
 probe on any image): on the demo's round-1 pool the raw mean loss had a correlation of 0.00
 with the number of objects. Within a type, the percentile says how hard this image is for
@@ -39,7 +43,8 @@ import numpy as np
 
 from vit.records import IMAGE_TOKEN, Record, resolve_image
 
-STATS = ("loss", "entropy", "margin")
+STATS = ("loss", "entropy", "margin")  # ranked within question types when `by_type`
+RATES = ("error",)  # averaged as they are
 
 
 def _device(device: str | None) -> str | None:
@@ -104,7 +109,8 @@ def token_stats(
 
 
 def _batch_stats(logits: Any, labels: Any) -> list[dict[str, float]]:
-    """Per row: mean NLL and entropy over labelled positions, margin at the first one."""
+    """Per row: mean NLL and entropy over labelled positions, margin at the first one, and
+    whether any labelled position's most likely token is not the label."""
     import torch
 
     logp = torch.log_softmax(logits[:, :-1], dim=-1)
@@ -112,11 +118,12 @@ def _batch_stats(logits: Any, labels: Any) -> list[dict[str, float]]:
     mask = target != -100
     nll = -logp.gather(-1, target.clamp(min=0).unsqueeze(-1)).squeeze(-1)
     ent = -(logp.exp() * logp).sum(-1)
+    miss = logp.argmax(-1) != target
     rows = []
     for i in range(len(labels)):
         m = mask[i]
         if not m.any():
-            rows.append({"loss": float("nan"), "entropy": float("nan"), "margin": float("nan")})
+            rows.append({k: float("nan") for k in (*STATS, *RATES)})
             continue
         first = int(m.nonzero()[0, 0])
         top = logp[i, first].exp().topk(2).values
@@ -125,6 +132,7 @@ def _batch_stats(logits: Any, labels: Any) -> list[dict[str, float]]:
                 "loss": float(nll[i][m].mean()),
                 "entropy": float(ent[i][m].mean()),
                 "margin": float(1.0 - (top[0] - top[1])),
+                "error": float(miss[i][m].any()),
             }
         )
     return rows
@@ -141,7 +149,8 @@ def probe_scores(
     by_type: bool = True,
 ) -> dict[str, dict[str, float]]:
     """Per record id: the mean probe {loss, entropy, margin} (percentiles within each
-    question type when `by_type`) and the number of probes. A record with no probe (no
+    question type when `by_type`), the share of probes answered wrong (`error`) and the
+    number of probes. A record with no probe (no
     boxed annotations) is left out."""
     examples, owners = probe_examples(records, image_root, per_image, seed)
     stats = token_stats(model_path, examples, batch_size, device) if examples else []
@@ -151,7 +160,8 @@ def probe_scores(
     for rid, s in zip(owners, stats, strict=True):
         acc[rid].append(s)
     return {
-        rid: {k: float(np.nanmean([s[k] for s in rows])) for k in STATS} | {"probes": len(rows)}
+        rid: {k: float(np.nanmean([s[k] for s in rows])) for k in (*STATS, *RATES)}
+        | {"probes": len(rows)}
         for rid, rows in acc.items()
     }
 

@@ -11,7 +11,7 @@
 | `uncertainty` | probe answers: loss / entropy / margin         | the B most uncertain            |
 | `diversity`   | `vlm` embeddings of pool and labeled images    | k-center greedy from the labeled|
 | `hybrid`      | both                                           | k-means into B clusters (FAISS), the most uncertain of each |
-| `stratified`  | probe answers + boxed objects per image        | B split over object counts as the pool is, the most uncertain of each count |
+| `stratified`  | probe answers + boxed objects per image        | B split over object counts (as the pool, or by its errors), the most uncertain of each |
 
 Every strategy returns exactly B distinct ids of eligible pool records (an image and a split
 that is not `test` or `val`; a held-out record in the pool is ignored, never picked) and
@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from vit.active import scoring
+from vit.active.config import ALLOCATIONS
 from vit.active.kcenter import k_center_greedy
 from vit.records import Record, atomic_write_text
 
@@ -157,8 +158,9 @@ def _uncertainty(pool: list[Record], ctx: Context) -> dict[str, np.ndarray]:
         ctx.device,
         ctx.by_type,
     )
-    nan = {k: float("nan") for k in scoring.STATS}
-    cols = {k: np.array([stats.get(r.id, nan)[k] for r in pool]) for k in scoring.STATS}
+    names = (*scoring.STATS, *scoring.RATES)
+    nan = dict.fromkeys(names, float("nan"))
+    cols = {k: np.array([stats.get(r.id, nan)[k] for r in pool]) for k in names}
     return {"uncertainty": cols[ctx.measure], **cols}
 
 
@@ -261,17 +263,24 @@ def kmeans_labels(x: np.ndarray, k: int, seed: int) -> np.ndarray:
 
 class StratifiedStrategy(Strategy):
     """Uncertainty within crowding strata: the budget is split over the images' numbers of
-    boxed objects in proportion to the pool (largest remainder), and each stratum gives its
-    most uncertain images.
+    boxed objects, and each stratum gives its most uncertain images.
 
     Plain uncertainty ranks images mostly by how crowded they are (34% of its picks had 7+
     objects against 15% of the pool, README "Active learning"), and crowded scenes taught
     the model less than random's mix: in round 1 it learned shape at half random's rate.
-    Holding the mix at the pool's (what random gets in expectation, and what the test split
-    is drawn like) leaves uncertainty to choose which scenes of each crowding level to
-    learn from: the objects, colors and layouts the model still gets wrong."""
+    `allocate="pool"` holds the mix at the pool's (what random gets in expectation, and
+    what the test split is drawn like) and leaves uncertainty to choose which scenes of each
+    crowding level to learn from. `allocate="error"` splits the budget in proportion to
+    each stratum's expected wrong answers (its size x the share of its probes the model
+    gets wrong): where the pool's, and so the test split's, errors are, not where the model
+    hesitates most per image."""
 
     name = "stratified"
+
+    def __init__(self, allocate: str = "pool") -> None:
+        if allocate not in ALLOCATIONS:
+            raise ValueError(f"allocate {allocate!r}: choose from {ALLOCATIONS}")
+        self.allocate = allocate
 
     def score(self, pool: Sequence[Record], ctx: Context) -> Scores:
         from vit.evaluate.questions import boxed
@@ -281,28 +290,67 @@ class StratifiedStrategy(Strategy):
         values["objects"] = np.array([len(boxed(r)) for r in pool], dtype=np.float64)
         return Scores([r.id for r in pool], values)
 
+    def quotas(self, scores: Scores, budget: int) -> dict[float, int]:
+        """Images per stratum (number of boxed objects)."""
+        strata = scores.values["objects"]
+        keys, sizes = np.unique(strata, return_counts=True)
+        weights = sizes.astype(np.float64)
+        if self.allocate == "error":
+            err = scores.values["error"]
+            rate = np.array([_mean(err[strata == k]) for k in keys])
+            weights = weights * rate if (weights * rate).sum() > 0 else weights
+        return dict(zip(keys.tolist(), proportional_quotas(weights, budget, sizes), strict=True))
+
     def select(self, scores: Scores, budget: int, rng: np.random.Generator) -> list[Pick]:
         _check_budget(len(scores.ids), budget)
         strata = scores.values["objects"]
-        keys, sizes = np.unique(strata, return_counts=True)
         picks: list[Pick] = []
-        for key, quota in zip(keys, proportional_quotas(sizes, budget), strict=True):
+        for key, quota in self.quotas(scores, budget).items():
             members = np.flatnonzero(strata == key)
             ids = [scores.ids[i] for i in members]
             picks += _top(ids, scores.values["uncertainty"][members], quota)
         return picks
 
 
-def proportional_quotas(sizes: Sequence[int] | np.ndarray, budget: int) -> list[int]:
-    """Split `budget` over strata of these sizes in proportion (Hamilton's largest remainder:
-    floors first, then one more to the largest fractions, ties to the larger stratum, then
-    the earlier one). Sums to `budget`, and no quota exceeds its stratum when budget <= total."""
-    sizes = np.asarray(sizes, dtype=np.int64)
-    exact = budget * sizes / sizes.sum()
-    quotas = np.floor(exact).astype(np.int64)
-    order = sorted(range(len(sizes)), key=lambda i: (-(exact[i] - quotas[i]), -sizes[i], i))
-    for i in order[: budget - int(quotas.sum())]:
-        quotas[i] += 1
+def _mean(v: np.ndarray) -> float:
+    """Mean over the non-NaN values; 0 when there are none."""
+    v = v[~np.isnan(v)]
+    return float(v.mean()) if len(v) else 0.0
+
+
+def proportional_quotas(
+    weights: Sequence[float] | np.ndarray,
+    budget: int,
+    caps: Sequence[int] | np.ndarray | None = None,
+) -> list[int]:
+    """Split `budget` over strata in proportion to `weights` (Hamilton's largest remainder:
+    floors first, then one more to the largest fractions, ties to the heavier stratum, then
+    the earlier one), no stratum above its cap (a capped stratum's excess is split again
+    over the others). Sums to `budget` when the caps allow it; with weights = caps = the
+    strata's sizes, the pool's own mix."""
+    w = np.asarray(weights, dtype=np.float64)
+    cap = np.full(len(w), budget) if caps is None else np.asarray(caps, dtype=np.int64)
+    quotas = np.zeros(len(w), dtype=np.int64)
+    free = (w > 0) & (cap > 0)
+    while free.any():
+        left = budget - int(quotas.sum())
+        exact = left * w / w[free].sum()
+        over = free & (exact >= cap - quotas)
+        if not over.any():
+            floors = np.floor(exact).astype(np.int64) * free
+            quotas += floors
+            frac = np.where(free, exact - floors, -1.0)
+            order = sorted(np.flatnonzero(free), key=lambda i: (-frac[i], -w[i], i))
+            for i in order[: budget - int(quotas.sum())]:
+                quotas[i] += 1
+            break
+        quotas[over] = cap[over]
+        free &= ~over
+    rest = budget - int(quotas.sum())
+    if rest > 0 and caps is not None and (cap > quotas).any():
+        # Zero-weight strata still have room: fill it in proportion to the room left.
+        room = cap - quotas
+        quotas += np.asarray(proportional_quotas(room, min(rest, int(room.sum())), room))
     return [int(q) for q in quotas]
 
 
@@ -318,9 +366,12 @@ STRATEGIES: dict[str, type[Strategy]] = {
 }
 
 
-def get_strategy(name: str, density: float = 0.0) -> Strategy:
-    """A strategy by name; `density` is the hybrid's typicality weight (others ignore it)."""
+def get_strategy(name: str, density: float = 0.0, allocate: str = "pool") -> Strategy:
+    """A strategy by name; `density` is the hybrid's typicality weight and `allocate` the
+    stratified strategy's split of the budget (others ignore them)."""
     if name not in STRATEGIES:
         raise ValueError(f"unknown strategy {name!r}; choose one of {tuple(STRATEGIES)}")
     cls = STRATEGIES[name]
-    return cls(density) if cls is HybridStrategy else cls()
+    if cls is HybridStrategy:
+        return cls(density)
+    return cls(allocate) if cls is StratifiedStrategy else cls()

@@ -10,6 +10,8 @@ duplicates, leaky-splits) are in the view bar; tags set there are read back by
 
 from __future__ import annotations
 
+import signal
+import threading
 from typing import Any
 
 # For a headless browser driving the App (tests, docs/screenshots.py), set before any page
@@ -30,21 +32,43 @@ def launch(
 ) -> Any:
     """Serve the App on `address:port` with dataset `name` (and saved view `view`) loaded.
 
-    With `wait`, blocks until interrupted (Ctrl-C) and then closes the App; otherwise returns
-    the running `fiftyone.core.session.Session`, which the caller closes with `.close()`.
+    With `wait`, blocks until interrupted (Ctrl-C, or SIGTERM as `kill`, systemd and
+    Docker stop a service) and then closes the App; otherwise returns the running
+    `fiftyone.core.session.Session`, which the caller closes with `.close()`.
     """
     from vit.review.db import load_fiftyone
 
     fo = load_fiftyone()
     ds = fo.load_dataset(name)
     loaded = ds.load_saved_view(view) if view else None
-    session = fo.launch_app(ds, view=loaded, address=address, port=port, remote=True)
+
+    def start() -> Any:
+        return fo.launch_app(ds, view=loaded, address=address, port=port, remote=True)
+
     if not wait:
-        return session
+        return start()
+    # From before the App starts: a stop that arrives while it starts still closes it.
+    previous, session = _stop_on_sigterm(), None
     try:
+        session = start()
         session.wait(-1)  # a remote session has no window to wait for: run until Ctrl-C
     except KeyboardInterrupt:
         pass
     finally:
-        session.close()
+        if session is not None:
+            session.close()
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
     return session
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+def _stop_on_sigterm() -> Any:
+    """SIGTERM stops the App as Ctrl-C does (its server is closed, not orphaned); returns
+    the handler it replaced, or None off the main thread, where Python allows no handler."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    return signal.signal(signal.SIGTERM, _interrupt)
