@@ -4,8 +4,8 @@
     python bench/al_control.py --params my.yaml --seed 1 --set epochs=3
     python bench/al_control.py --experiment data/al_experiment --set epochs=0 --rescore
 
-Reads a finished `vit al experiment` folder (`active.experiment.out` of the params file,
-`active.experiment.set` and then `--set` override `active` fields, as for the experiment). For seed S it continues from the
+Reads a finished `vit al experiment` folder (`al_experiment.out` of the params file,
+`al_experiment.set` and then `--set` override `active` fields, as for the experiment). For seed S it continues from the
 shared seed round, as every strategy does, but adds no new images: round k trains the
 previous round's model on the seed round's records and hard variants only, for exactly the
 optimizer steps the given strategy's round k trained, with the same settings, and is
@@ -118,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--strategy", default="random", help="whose steps the control matches")
     ap.add_argument("--set", action="append", metavar="KEY=VALUE", help="override `active`")
-    ap.add_argument("--experiment", help="experiment folder (default: active.experiment.out)")
+    ap.add_argument("--experiment", help="experiment folder (default: al_experiment.out)")
     ap.add_argument(
         "--rescore",
         action="store_true",

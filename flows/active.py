@@ -45,12 +45,18 @@ def load_config(
     params_path: str, overrides: dict[str, Any] | None, experiment: bool = False
 ) -> tuple[ActiveConfig, SynthConfig, dict[str, Any]]:
     """(ActiveConfig from `active` + overrides, SynthConfig from `synthesize` + active.synth,
-    the experiment settings from `active.experiment`). With `experiment`, the experiment's
+    the experiment settings from `al_experiment`). With `experiment`, the experiment's
     own `set` comes between `active` and the overrides (e.g. more rounds than the demo's
-    loop; the command line's --set wins over both)."""
+    loop; the command line's --set wins over both). The experiment has its own section so
+    that editing it leaves the `active` DVC stage (the demo's loop) up to date; an
+    `experiment` inside `active`, where it used to be, is still read."""
     params = load_params(params_path)
     section = dict(params.get("active") or {})
-    exp = {**EXPERIMENT_DEFAULTS, **(section.pop("experiment", None) or {})}
+    exp = {
+        **EXPERIMENT_DEFAULTS,
+        **(section.pop("experiment", None) or {}),
+        **(params.get("al_experiment") or {}),
+    }
     fields = {**section, **(exp["set"] if experiment else {}), **(overrides or {})}
     cfg = build(ActiveConfig, fields, f"{params_path}: active")
     # The loop's own generation cache (inside its DVC output), unless active.synth names one:

@@ -143,7 +143,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     al.add_argument(
         "--strategies",
         nargs="+",
-        help="experiment: strategies (or names of active.experiment.variants) to compare",
+        help="experiment: strategies (or names of al_experiment.variants) to compare",
     )
     al.add_argument("--seeds", nargs="+", type=int, help="experiment: seeds (>= 2 for a spread)")
     al.set_defaults(func=cmd_al)

@@ -23,10 +23,30 @@ def _one_thread(one_thread):
     yield
 
 
-def write_params(tmp_path: Path, active: dict) -> Path:
+def write_params(tmp_path: Path, active: dict, experiment: dict | None = None) -> Path:
     path = tmp_path / "params.yaml"
-    path.write_text(yaml.safe_dump({"active": active, "synthesize": synth_params(tmp_path)}))
+    params = {"active": active, "synthesize": synth_params(tmp_path)}
+    path.write_text(yaml.safe_dump(params | ({"al_experiment": experiment} if experiment else {})))
     return path
+
+
+def test_experiment_settings_have_their_own_section(tmp_path):
+    """`al_experiment` (so editing it leaves the `active` stage up to date); the old place
+    inside `active` is still read, and the new section wins over it."""
+    from flows.active import load_config
+
+    active = {"strategy": "random", "rounds": 1}
+    new = write_params(tmp_path, active, {"seeds": [4, 5], "set": {"rounds": 3}})
+    cfg, _, exp = load_config(str(new), None, experiment=True)
+    assert exp["seeds"] == [4, 5] and cfg.rounds == 3
+    assert load_config(str(new), None)[0].rounds == 1  # the loop itself: `active` only
+    old = write_params(tmp_path, active | {"experiment": {"seeds": [7], "out": "x"}})
+    assert load_config(str(old), None, experiment=True)[2]["seeds"] == [7]
+    both = write_params(
+        tmp_path, active | {"experiment": {"seeds": [7], "out": "x"}}, {"seeds": [8]}
+    )
+    _, _, exp = load_config(str(both), None, experiment=True)
+    assert exp["seeds"] == [8] and exp["out"] == "x"
 
 
 def lines(path: Path) -> list[dict]:
@@ -128,7 +148,7 @@ def test_vit_al_experiment_writes_curves_for_every_strategy_and_seed(
         "variants": {"div": {"strategy": "diversity", "probes_per_image": 1}},
         "strategies": ["random", "div"],  # what a bare `vit al report` reads back
     }
-    params = write_params(tmp_path, asdict(cfg) | {"experiment": experiment})
+    params = write_params(tmp_path, asdict(cfg), experiment)
     argv = ["--params", str(params), "al", "experiment", "--strategies", "random", "div"]
     assert main(argv) == 0
     out = capsys.readouterr().out

@@ -71,7 +71,7 @@ def variant_config(
     fields = dict(variants[name])
     unknown = sorted(set(fields) - set(cfg.__dataclass_fields__))
     if unknown:
-        raise ValueError(f"active.experiment.variants.{name}: unknown fields {unknown}")
+        raise ValueError(f"al_experiment.variants.{name}: unknown fields {unknown}")
     return replace(cfg, **fields, name=name)
 
 
