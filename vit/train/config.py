@@ -79,6 +79,11 @@ class TrainConfig:
         "weight of the dense grounding loss (each patch predicts its object's color, shape"
         " and size from the records' boxes; vit.train.patch_head); 0 = off",
     )
+    patch_position: bool = _f(
+        False,
+        "the patch head also predicts each patch's row and column, so the tower's output keeps"
+        " where a patch is (a from-scratch tower loses it: left/right questions at chance)",
+    )
     hflip: bool = _f(
         True, "vision stage: mirror every other epoch (per image), labels flipped with it"
     )

@@ -43,7 +43,9 @@ def config_changes(checkpoint: Path, config: TrainConfig) -> list[str]:
         return []
     saved: dict[str, Any] = json.loads(saved_path.read_text())
     now = json.loads(json.dumps(config.to_dict()))  # tuples -> lists, as saved
-    return sorted(k for k in now.keys() - CONTINUABLE if saved.get(k) != now[k])
+    # A field added since the checkpoint was written was, then, its default behaviour.
+    default = json.loads(json.dumps(type(config)().to_dict()))
+    return sorted(k for k in now.keys() - CONTINUABLE if saved.get(k, default[k]) != now[k])
 
 
 def resume_point(config: TrainConfig, output_dir: Path, main_process: bool = True) -> str | None:

@@ -26,7 +26,7 @@ from vit.train.data import TrainData, has_split
 from vit.train.freeze import HEADS, apply_freeze, is_from_scratch, lora_modules_to_save
 from vit.train.history import write_history
 from vit.train.joint import attach_head, detach_head
-from vit.train.patch_head import PATCH_HEAD, PatchLabelCollator, attach_patch_head
+from vit.train.patch_head import PATCH_HEAD, PatchLabelCollator, attach_patch_head, grid_of
 from vit.train.resume import resume_point
 
 MODEL_DIR = "model"
@@ -100,8 +100,7 @@ def collator(model: Any, processor: Any, config: TrainConfig) -> Any:
     from vit.model.collate import VLMCollator
     from vit.train.vision import VisionCollator
 
-    vision = model.config.vision_config
-    grid = int(vision.image_size) // int(vision.patch_size)
+    grid = grid_of(model)
     if config.stage == "vision":
         return VisionCollator(processor, grid, config.hflip)
     base = VLMCollator(processor, config.max_length, cache_size=config.encode_cache)
@@ -136,7 +135,7 @@ def prepare_model(model: Any, config: TrainConfig, scratch: bool) -> tuple[Any, 
     if joint:
         attach_head(model, config.img_target_size, config.seed)
     if config.lambda_patch > 0:
-        attach_patch_head(model, config.seed)
+        attach_patch_head(model, config.seed, config.patch_position)
     if config.lora:
         model = wrap_lora(model, config, lora_modules_to_save(config, scratch, joint))
     return model, apply_freeze(model, config, scratch)
