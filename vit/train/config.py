@@ -81,8 +81,9 @@ class TrainConfig:
     )
     patch_position: bool = _f(
         False,
-        "the patch head also predicts each patch's row and column, so the tower's output keeps"
-        " where a patch is (a from-scratch tower loses it: left/right questions at chance)",
+        "the patch head also predicts each patch's row and column, so a from-scratch tower"
+        " keeps where a patch is (it drops it otherwise; keeping it did not make the demo's"
+        " 3-layer LM answer sides: README, 'Where a patch is')",
     )
     hflip: bool = _f(
         True, "vision stage: mirror every other epoch (per image), labels flipped with it"

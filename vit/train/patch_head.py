@@ -17,7 +17,10 @@ each, the same for every image, so flips need nothing). A from-scratch tower oth
 drops where a patch is: on the demo's tower a linear probe read the column from the
 projector's input with R^2 = 0.01 (the row 0.4), and left/right questions were at chance,
 since the language model sees the patches in one row-major sequence and cannot tell a
-neighbour to the right from one in the next row from the token distance alone.
+neighbour to the right from one in the next row from the token distance alone. With the
+target on, the probe reads column and row at R^2 0.96 / 0.95, yet the demo's 3-layer
+language model still answered sides at chance and lost 6 points overall (README, "Where a
+patch is"): off by default.
 """
 
 from __future__ import annotations
