@@ -33,7 +33,7 @@ import json
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Any
 
@@ -50,7 +50,7 @@ DONE = "DONE"
 NOT_FINGERPRINTED = ("rounds", "out", "metrics_path", "cache_root", "device", "review_dataset")
 NOT_FINGERPRINTED += ("name", "eval_splits")  # eval_splits: rounds are re-scored, not redone
 NOT_FINGERPRINTED += ("review_timeout", "review_poll")
-LATER_FIELDS = {"allocate": "pool"}  # field -> its default
+LATER_FIELDS = ("allocate",)  # added after runs were made: fingerprinted only when set
 
 Call = Callable[[str, Callable[[int], Any], int], Any]
 After = Callable[[str, int, Any], None]
@@ -101,7 +101,8 @@ class Loop:
     def fingerprint(self) -> dict[str, Any]:
         cfg = {k: v for k, v in asdict(self.cfg).items() if k not in NOT_FINGERPRINTED}
         # Fields added after runs were made count only when set, so those runs stay valid.
-        cfg = {k: v for k, v in cfg.items() if LATER_FIELDS.get(k, object()) != v}
+        later = {f.name: f.default for f in fields(ActiveConfig) if f.name in LATER_FIELDS}
+        cfg = {k: v for k, v in cfg.items() if k not in later or v != later[k]}
         return al_data.run_fingerprint(cfg, self.synth_cfg, self.ds, self.seed_round)
 
     def skip(self, k: int) -> bool:
