@@ -84,6 +84,8 @@ def test_changed_settings_clear_old_rounds_but_more_rounds_keep_them(al_data, al
     assert prepare(rounds=3, steps=3, strategy="random", synth_seed=7, allocate="error")
     assert not prepare(rounds=3, steps=3, strategy="random", synth_seed=7)
     assert "allocate" not in json.loads((out / "run.json").read_text())["config"]
+    assert prepare(rounds=3, steps=3, strategy="random", synth_seed=7, focus="off")  # `focus` too
+    assert not prepare(rounds=3, steps=3, strategy="random", synth_seed=7, focus="progress")
 
 
 def test_epochs_scale_each_rounds_steps_with_its_training_set(al_data, al_model, tmp_path):

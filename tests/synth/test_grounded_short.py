@@ -101,3 +101,28 @@ def test_every_phrasing_of_every_short_question_is_checked(scenes):
                 assert validate([(q, bad)], r.annotations).reasons, (name, q, bad)
                 seen.add(q)
         assert len(seen) > len(templates), name  # many of the phrasings were exercised
+
+
+def _answers(scenes, focus, seed=0) -> list[str]:
+    rng = np.random.default_rng(seed)
+    return [t["answer"] for r in scenes for t in short(Facts(r.annotations, rng), focus=focus)]
+
+
+def test_focus_asks_the_question_types_in_its_shares(scenes):
+    assert all(a.isdigit() for a in _answers(scenes, {"count": 1.0}))
+    assert set(_answers(scenes, {"existence": 1.0, "count": 0.0})) == {"yes", "no"}
+    both = _answers(scenes, {"count": 3.0, "existence": 1.0}, seed=1)
+    share = sum(a.isdigit() for a in both) / len(both)
+    assert len(both) > 400 and 0.68 < share < 0.82  # 3 : 1 asked (some draws repeat)
+
+
+def test_the_types_a_focus_weighs_are_the_evaluations_and_the_default_is_the_fixed_mix():
+    from vit.evaluate.questions import QTYPES
+    from vit.synth.backends.grounded_short import ASKERS, BY_TYPE, DEFAULT_SHARES
+    from vit.synth.config import QUESTION_TYPES
+
+    assert tuple(BY_TYPE) == QUESTION_TYPES == tuple(t for t in QTYPES if t != "digit")
+    assert set(ASKERS) == set(BY_TYPE.values())
+    assert DEFAULT_SHARES["count"] == DEFAULT_SHARES["position"] == pytest.approx(2 / 9)
+    assert DEFAULT_SHARES["size"] == pytest.approx(1 / 9)
+    assert sum(DEFAULT_SHARES.values()) == pytest.approx(1.0)

@@ -118,3 +118,34 @@ def test_records_without_boxes_are_skipped_and_garbage_is_rejected(tmp_path, mon
         + ["parse_failed"] * 3
     )
     assert len(Dataset.open(tmp_path / "out")) == 0
+
+
+def test_a_focus_changes_short_requests_only_and_is_recorded(tmp_path) -> None:
+    """The focus is in the prompt (so in the cache key), rides on the request for the
+    grounded writer, and is kept in the provenance; unset, nothing changes."""
+    from vit.synth.cache import Cache
+    from vit.synth.run import _Run, make_backend
+
+    rec = scenes(1, seed=4)[0]
+    plain = SynthConfig(cache_dir=str(tmp_path / "c"), n_per_type={"short": 1, "detail": 1})
+    focused = SynthConfig(**{**plain.__dict__, "focus": {"count": 1.0}})
+    keys = {}
+    for name, cfg in (("plain", plain), ("focused", focused)):
+        run = _Run(cfg, make_backend(cfg), Cache(cfg.cache_dir), False)
+        keys[name] = {kind: req for kind, _, req in run.requests(rec)}
+    assert keys["plain"]["short"].key != keys["focused"]["short"].key
+    assert keys["plain"]["detail"].key == keys["focused"]["detail"].key
+    assert keys["focused"]["short"].focus == {"count": 1.0} and not keys["plain"]["short"].focus
+    assert "focus" not in plain.fingerprint()
+    assert focused.fingerprint()["focus"] == {"count": 1.0}
+    with pytest.raises(ValueError, match="focus"):
+        SynthConfig(focus={"colour": 1.0})
+    with pytest.raises(ValueError, match="focus"):
+        SynthConfig(focus={"count": 0.0})
+    src = dataset(tmp_path / "src", scenes(6, seed=4))
+    synthesize(src, tmp_path / "out", SynthConfig(**{**focused.__dict__, "dedup": False}), False)
+    for r in Dataset.open(tmp_path / "out"):
+        p = r.metadata["synth"]
+        assert p.get("focus") == ({"count": 1.0} if p["type"] == "short" else None)
+        if p["type"] == "short":  # count questions only
+            assert all(t["value"].isdigit() for t in r.conversations[1::2])

@@ -64,3 +64,12 @@ def test_hash_changes_only_for_the_edited_type(tmp_path, monkeypatch) -> None:
 def test_unknown_type_is_refused() -> None:
     with pytest.raises(ValueError, match="unknown instruction type"):
         template_hash("caption")
+
+
+def test_a_focus_is_asked_for_in_the_short_prompt_only() -> None:
+    rec = scenes(1, seed=2)[0]
+    focus = {"count": 3.0, "shape": 1.0, "size": 0.0}
+    line = "Share of the questions by kind: count 75%, shape 25%."
+    assert render("short", rec, focus)[-1]["content"] == context(rec) + "\n\n" + line
+    assert render("short", rec, {}) == render("short", rec)  # no focus: the same prompt
+    assert render("detail", rec, focus) == render("detail", rec)

@@ -15,6 +15,7 @@ from vit.config import param_field as _f
 STRATEGIES = ("random", "uncertainty", "diversity", "hybrid", "stratified")
 MEASURES = ("loss", "entropy", "margin")
 ALLOCATIONS = ("pool", "error")
+FOCUS = ("off", "progress")
 REVIEW_MODES = ("off", "publish", "on")
 
 
@@ -57,6 +58,12 @@ class ActiveConfig:
         "stratified: split the budget over object counts as the pool is (pool) or by the "
         "pool's expected wrong probe answers per count (error)",
     )
+    focus: str = _f(
+        "off",
+        "which questions the selected images get: off (the writer's fixed mix) or progress "
+        "(half of the short questions go to the types whose probe loss fell most in the last "
+        "round; vit/active/focus.py)",
+    )
     probes_per_image: int = _f(4, "probe questions asked per pool image when scoring")
     score_batch_size: int = _f(32, "sequences per forward pass when scoring")
     hard_top: int = _f(20, "after a round, this many highest-loss training images get a variant")
@@ -82,6 +89,8 @@ class ActiveConfig:
             raise ValueError(f"strategy {self.strategy!r}: choose from {STRATEGIES}")
         if self.allocate not in ALLOCATIONS:
             raise ValueError(f"allocate {self.allocate!r}: choose from {ALLOCATIONS}")
+        if self.focus not in FOCUS:
+            raise ValueError(f"focus {self.focus!r}: choose from {FOCUS}")
         if self.measure not in MEASURES:
             raise ValueError(f"measure {self.measure!r}: choose from {MEASURES}")
         if isinstance(self.review, bool):  # YAML reads a bare `on` / `off` as a boolean

@@ -12,6 +12,8 @@ the highest loss under the new model get one more instruction variant (for round
 
     OUT/run.json                what the rounds were made with; a change clears them
     OUT/round-K/scores.jsonl    per pool image: uncertainty (loss/entropy/margin), diversity
+    OUT/round-K/types.json      with `focus`: probe loss and error per question type
+    OUT/round-K/focus.json      with `focus`, K >= 2: the short rounds' question-type shares
     OUT/round-K/selected.jsonl  id, score, strategy
     OUT/round-K/synth/          the synth stage's input, output and metrics for the selection
     OUT/round-K/review.json     accepted / rejected / fixed, and why the round closed
@@ -33,7 +35,7 @@ import json
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import asdict, fields
+from dataclasses import asdict, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -46,11 +48,12 @@ from vit.records import Dataset, Record, atomic_write_text, write_dataset, write
 
 PHASES = ("score", "select", "synth", "review", "train", "evaluate", "hard")
 DONE = "DONE"
+TYPES_FILE, FOCUS_FILE = "types.json", "focus.json"
 # Fields that do not change what a round computes: changing them keeps finished rounds.
 NOT_FINGERPRINTED = ("rounds", "out", "metrics_path", "cache_root", "device", "review_dataset")
 NOT_FINGERPRINTED += ("name", "eval_splits")  # eval_splits: rounds are re-scored, not redone
 NOT_FINGERPRINTED += ("review_timeout", "review_poll")
-LATER_FIELDS = ("allocate",)  # added after runs were made: fingerprinted only when set
+LATER_FIELDS = ("allocate", "focus")  # added after runs were made: fingerprinted only when set
 
 Call = Callable[[str, Callable[[int], Any], int], Any]
 After = Callable[[str, int, Any], None]
@@ -115,6 +118,7 @@ class Loop:
         d = self.dir(k)
         if k == 0 or (d / "scores.jsonl").exists():
             return {"skipped": True}
+        self.measure_types(k)
         labeled = [self.records[i] for i in self.taken(k)]
         ctx = Context(
             model=self.model(k - 1),
@@ -131,6 +135,39 @@ class Loop:
         scores = self.strategy.score(self.pool(k), ctx)
         scores.save(d)
         return {"pool": len(scores.ids), "columns": sorted(scores.values)}
+
+    def measure_types(self, k: int) -> None:
+        """With `focus`, the pool's probe loss and error per question type under round k-1's
+        model (`types.json`), written before the scores that mark the phase done."""
+        path = self.dir(k) / TYPES_FILE
+        if self.cfg.focus == "off" or path.exists():
+            return
+        from vit.active.focus import type_stats
+        from vit.active.scoring import probe_stats
+
+        qtypes, _, stats = probe_stats(
+            self.model(k - 1),
+            self.pool(k),
+            self.ds.image_root,
+            self.cfg.probes_per_image,
+            self.cfg.seed + k,
+            self.cfg.score_batch_size,
+            self.cfg.device,
+        )
+        write_json(path, type_stats(qtypes, stats))
+
+    def focus(self, k: int) -> dict[str, float] | None:
+        """The question-type shares of round k's short rounds (`focus.json`); None: the
+        writer's own mix (focus off, or before two rounds of type statistics exist)."""
+        d = self.dir(k)
+        if self.cfg.focus == "off" or k < 2:
+            return None
+        if not (d / FOCUS_FILE).exists():
+            from vit.active.focus import progress_focus
+
+            before, now = (json.loads((self.dir(j) / TYPES_FILE).read_text()) for j in (k - 1, k))
+            write_json(d / FOCUS_FILE, progress_focus(before, now))
+        return json.loads((d / FOCUS_FILE).read_text())["shares"]
 
     def select(self, k: int) -> dict[str, Any]:
         d = self.dir(k)
@@ -152,7 +189,9 @@ class Loop:
         if self.skip(k):
             return {"skipped": True}
         folder = self.dir(k) / "synth"
-        m = al_data.synthesize_for(self.selected(k), self.ds.image_root, folder, self.synth_cfg)
+        focus = self.focus(k)
+        cfg = replace(self.synth_cfg, focus=focus) if focus else self.synth_cfg
+        m = al_data.synthesize_for(self.selected(k), self.ds.image_root, folder, cfg)
         run = m["run"]
         return {
             "records": m["total"]["final"],
@@ -304,6 +343,8 @@ class Loop:
             "train_loss": done.get("train_loss"),
             "steps": done.get("global_step"),
         }
+        if (d / FOCUS_FILE).exists():
+            row["focus"] = json.loads((d / FOCUS_FILE).read_text())["shares"]
         if not self.skip(k):
             old = (
                 json.loads((d / "summary.json").read_text())

@@ -1,6 +1,7 @@
 """What the current model thinks of each image: probe-answer uncertainty, sample loss, embeddings.
 
-    stats = probe_scores("data/active/round-0/model", pool, image_root, per_image=4)
+    probes = probe_stats("data/active/round-0/model", pool, image_root, per_image=4)
+    stats = probe_scores(*probes)
     stats["scene-000123"]  # {"loss": 2.1, "entropy": 1.4, "margin": 0.62, "probes": 4}
     losses = sample_losses(model, train_records, image_root)   # {record id: mean NLL}
     X = image_embeddings(model, pool, image_root)               # the `vlm` embedder
@@ -138,7 +139,7 @@ def _batch_stats(logits: Any, labels: Any) -> list[dict[str, float]]:
     return rows
 
 
-def probe_scores(
+def probe_stats(
     model_path: str | Path,
     records: Sequence[Record],
     image_root: str | Path,
@@ -146,16 +147,25 @@ def probe_scores(
     seed: int = 0,
     batch_size: int = 32,
     device: str | None = "cpu",
-    by_type: bool = True,
-) -> dict[str, dict[str, float]]:
-    """Per record id: the mean probe {loss, entropy, margin} (percentiles within each
-    question type when `by_type`), the share of probes answered wrong (`error`) and the
-    number of probes. A record with no probe (no
-    boxed annotations) is left out."""
+) -> tuple[list[str], list[str], list[dict[str, float]]]:
+    """(question type, record id, raw token stats) of every probe of `records`."""
     examples, owners = probe_examples(records, image_root, per_image, seed)
     stats = token_stats(model_path, examples, batch_size, device) if examples else []
+    return [e["qtype"] for e in examples], owners, stats
+
+
+def probe_scores(
+    qtypes: Sequence[str],
+    owners: Sequence[str],
+    stats: Sequence[dict[str, float]],
+    by_type: bool = True,
+) -> dict[str, dict[str, float]]:
+    """Per record id, from `probe_stats`' output: the mean probe {loss, entropy, margin}
+    (percentiles within each question type when `by_type`), the share of probes answered
+    wrong (`error`) and the number of probes. A record with no probe (no boxed annotations)
+    is left out."""
     if by_type:
-        stats = percentiles_by_type(stats, [e["qtype"] for e in examples])
+        stats = percentiles_by_type(stats, qtypes)
     acc: dict[str, list[dict[str, float]]] = defaultdict(list)
     for rid, s in zip(owners, stats, strict=True):
         acc[rid].append(s)

@@ -148,7 +148,7 @@ class RandomStrategy(Strategy):
 
 
 def _uncertainty(pool: list[Record], ctx: Context) -> dict[str, np.ndarray]:
-    stats = scoring.probe_scores(
+    probes = scoring.probe_stats(
         ctx.model,
         pool,
         ctx.image_root,
@@ -156,8 +156,8 @@ def _uncertainty(pool: list[Record], ctx: Context) -> dict[str, np.ndarray]:
         ctx.seed,
         ctx.batch_size,
         ctx.device,
-        ctx.by_type,
     )
+    stats = scoring.probe_scores(*probes, by_type=ctx.by_type)
     names = (*scoring.STATS, *scoring.RATES)
     nan = dict.fromkeys(names, float("nan"))
     cols = {k: np.array([stats.get(r.id, nan)[k] for r in pool]) for k in names}

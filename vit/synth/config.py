@@ -10,6 +10,8 @@ from vit.config import param_field as _f
 from vit.synth.grounding import MODES
 from vit.synth.templates import TYPES, template_hash
 
+# The evaluation's question types (vit.evaluate.questions), which a `focus` weighs.
+QUESTION_TYPES = ("count", "color", "shape", "size", "existence", "position")
 # Bump when the parser, validator or output layout changes: finished shards are redone.
 SYNTH_VERSION = 1
 
@@ -38,6 +40,12 @@ class SynthConfig:
     per_image: int = _f(1, "Instructions per image, types drawn from `mix` (seeded per image).")
     n_per_type: dict = _f(
         {}, "Exact count per type per image, e.g. {conversation: 1, detail: 1}; overrides mix."
+    )
+    focus: dict = _f(
+        {},
+        "Short rounds: shares of the question types to ask, e.g. {count: 2, shape: 1} "
+        "(types: " + ", ".join(QUESTION_TYPES) + "); empty = the writer's own mix. "
+        "Active learning sets it per round (`active.focus`).",
     )
     temperature: float = _f(0.7, "Sampling temperature.")
     top_p: float = _f(1.0, "Nucleus sampling top-p.")
@@ -81,6 +89,11 @@ class SynthConfig:
         if unknown - set(TYPES):
             raise ValueError(
                 f"unknown instruction types {sorted(unknown - set(TYPES))}; use {TYPES}"
+            )
+        bad = {t: w for t, w in self.focus.items() if t not in QUESTION_TYPES or w < 0}
+        if bad or (self.focus and sum(self.focus.values()) <= 0):
+            raise ValueError(
+                f"focus {self.focus!r}: non-negative shares of {QUESTION_TYPES}, not all zero"
             )
         if self.validator not in MODES:
             raise ValueError(f"validator must be one of {MODES}, got {self.validator!r}")
@@ -128,4 +141,6 @@ class SynthConfig:
             "seed",
         )
         d = {k: v for k, v in asdict(self).items() if k in keep}
+        if self.focus:  # added later: unset, it leaves the fingerprints made before it
+            d["focus"] = self.focus
         return d | {"templates": {t: template_hash(t) for t in TYPES}, "version": SYNTH_VERSION}

@@ -89,9 +89,10 @@ class _Run:
     def requests(self, rec: Record) -> list[tuple[str, int, Request]]:
         out = []
         for kind, k in plan_types(rec.id, self.cfg):
-            msgs, s = render(kind, rec), sampling(self.cfg, kind, k)
+            focus = self.cfg.focus if kind == "short" else {}
+            msgs, s = render(kind, rec, focus), sampling(self.cfg, kind, k)
             key = cache_key(self.backend.name, self.backend.model, self.hashes[kind], msgs, s)
-            out.append((kind, k, Request(key, kind, msgs, s, rec)))
+            out.append((kind, k, Request(key, kind, msgs, s, rec, focus)))
         return out
 
     def fetch(self, reqs: list[Request]) -> dict[str, dict[str, Any]]:
@@ -183,6 +184,7 @@ class _Run:
             "time": entry.get("time"),
             "type": kind,
             "source_id": rec.id,
+            **({"focus": req.focus} if req.focus else {}),  # only set: older outputs unchanged
             "validator": {
                 "mode": self.cfg.validator,
                 "claims": v.claims,

@@ -82,14 +82,29 @@ def context(record: Record) -> str:
     return "\n".join(record.captions) + "\n\n" + "\n".join(boxes)
 
 
-def render(kind: str, record: Record) -> list[dict[str, str]]:
-    """Chat messages: system, then few-shot user/assistant pairs, then this record's context."""
+def render(
+    kind: str, record: Record, focus: dict[str, float] | None = None
+) -> list[dict[str, str]]:
+    """Chat messages: system, then few-shot user/assistant pairs, then this record's context
+    (+ the `focus` line for short rounds, so an LLM is asked for it and it is in the key)."""
     system, shots, _ = _load(kind)
     messages = [{"role": "system", "content": system}]
     for ctx, answer in shots:
         messages += [{"role": "user", "content": ctx}, {"role": "assistant", "content": answer}]
-    messages.append({"role": "user", "content": context(record)})
+    tail = f"\n\n{focus_line(focus)}" if focus and kind == "short" else ""
+    messages.append({"role": "user", "content": context(record) + tail})
     return messages
+
+
+def focus_line(focus: dict[str, float]) -> str:
+    """`Share of the questions by kind: count 30%, shape 25%, ...` (largest first)."""
+    total = sum(focus.values())
+    parts = [
+        f"{t} {round(100 * w / total)}%"
+        for t, w in sorted(focus.items(), key=lambda tw: (-tw[1], tw[0]))
+        if w > 0
+    ]
+    return "Share of the questions by kind: " + ", ".join(parts) + "."
 
 
 def parse_context(text: str) -> list[Annotation]:

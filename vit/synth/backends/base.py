@@ -16,7 +16,8 @@ from vit.records import Record
 class Request:
     """One generation: chat `messages`, sampling params, and the cache `key` it is stored under.
 
-    `record` rides along for backends that write from the annotations themselves (grounded);
+    `record` rides along for backends that write from the annotations themselves (grounded),
+    and so does `focus` (an LLM backend reads it in `messages`, where `render` wrote it);
     an LLM backend only ever sees `messages`.
     """
 
@@ -25,6 +26,7 @@ class Request:
     messages: list[dict[str, str]]
     sampling: dict[str, Any] = field(default_factory=dict)
     record: Record | None = None
+    focus: dict[str, float] = field(default_factory=dict)  # short: question-type shares
 
 
 @dataclass

@@ -176,14 +176,15 @@ def detail(f: Facts) -> str:
     return " ".join(parts)
 
 
-def write(kind: str, f: Facts) -> str:
-    """The JSON answer an ideal teacher would give for this request."""
+def write(kind: str, f: Facts, focus: dict[str, float] | None = None) -> str:
+    """The JSON answer an ideal teacher would give for this request (`focus`: the shares of
+    question types the short rounds are asked to favour)."""
     from vit.synth.backends.grounded_qa import conversation
     from vit.synth.backends.grounded_reasoning import reasoning
     from vit.synth.backends.grounded_short import short
 
     if kind == "short":
-        return json.dumps({"conversation": short(f)}, ensure_ascii=False)
+        return json.dumps({"conversation": short(f, focus=focus)}, ensure_ascii=False)
     if kind == "conversation":
         return json.dumps({"conversation": conversation(f)}, ensure_ascii=False)
     if kind == "detail":
@@ -204,7 +205,7 @@ class GroundedBackend(Backend):
         if not anns:
             return Response(text=None, error="grounded: the record has no boxed annotations")
         rng = np.random.default_rng(int(req.key[:16], 16))
-        return Response(text=write(req.type, Facts(anns, rng)))
+        return Response(text=write(req.type, Facts(anns, rng), req.focus))
 
     def generate(self, batch: list[Request], on_result: OnResult | None = None) -> list[Response]:
         return deliver(batch, self._answer, on_result)

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import numpy as np
+
 from vit.synth.backends.grounded import Facts, ask_attribute, ask_side
 from vit.synth.vocab import COLORS, SHAPES, article, noun_of
 
@@ -163,15 +165,39 @@ ASKERS: tuple[Callable[[Facts], QA], ...] = (
 )
 
 
-def short(f: Facts, lo: int = 6, hi: int = 10) -> list[dict[str, str]]:
+# The askers by the evaluation's question types, for a `focus` (vit.synth.config):
+# ASKERS asks them in the shares DEFAULT_SHARES.
+BY_TYPE: dict[str, Callable[[Facts], QA]] = {
+    "count": count_short,
+    "color": color_short,
+    "shape": shape_short,
+    "size": size_short,
+    "existence": exist_short,
+    "position": side_short,
+}
+DEFAULT_SHARES = {t: sum(a is fn for a in ASKERS) / len(ASKERS) for t, fn in BY_TYPE.items()}
+
+
+def _asker(f: Facts, focus: dict[str, float] | None) -> Callable[[Facts], QA]:
+    if not focus:
+        return f.pick(ASKERS)  # unchanged draws: the cached generations stay valid
+    types = [t for t in BY_TYPE if focus.get(t, 0) > 0]
+    p = np.array([focus[t] for t in types], dtype=np.float64)
+    return BY_TYPE[types[int(f.rng.choice(len(types), p=p / p.sum()))]]
+
+
+def short(
+    f: Facts, lo: int = 6, hi: int = 10, focus: dict[str, float] | None = None
+) -> list[dict[str, str]]:
     """`lo`-`hi` distinct rounds with one-word answers; the first question carries the
-    answer-format instruction, as LLaVA-1.5's VQA prompts do."""
+    answer-format instruction, as LLaVA-1.5's VQA prompts do. `focus` ({question type:
+    share}) draws the question types in those shares instead of ASKERS' fixed mix."""
     want, rounds = int(f.rng.integers(lo, hi + 1)), []
     seen: set[str] = set()
     for _ in range(4 * hi):
         if len(rounds) >= want:
             break
-        qa = f.pick(ASKERS)(f)
+        qa = _asker(f, focus)(f)
         if qa and qa[0] not in seen:
             seen.add(qa[0])
             rounds.append({"question": qa[0], "answer": qa[1]})
