@@ -25,9 +25,11 @@ from prefect.cache_policies import NO_CACHE
 
 from vit.active.config import ActiveConfig
 from vit.active.curves import run_key, write_plot_data, write_report
-from vit.active.experiment import run_experiment
+from vit.active.experiment import run_experiment, runs_on_disk
 from vit.active.loop import run_loop
 from vit.config import build, load_params
+from vit.evaluate.run import object_counts
+from vit.records import Dataset
 from vit.synth.config import SynthConfig
 
 EXPERIMENT_DEFAULTS = {
@@ -124,13 +126,18 @@ def active_learning_experiment(
         sub = active_learning.with_options(flow_run_name=f"{c.label}-seed-{c.seed}")
         return sub(params_path, asdict(c), seed_round, hard_last)["rows"]
 
-    def on_run(runs: dict[str, list[dict[str, Any]]]) -> None:
-        write_report(runs, exp["metrics_path"], plots, exp["png"])
+    def report(runs: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
+        # The experiment's other runs on disk (other strategies or seeds, often run as other
+        # processes) stay in the report: a run of a few must not drop the rest from it.
+        names = list(dict.fromkeys([*exp["strategies"], *strategies]))
+        every_seed = sorted({*map(int, exp["seeds"]), *seeds})
+        known = runs_on_disk(exp["out"], names, every_seed, object_counts(Dataset.open(cfg.data)))
+        return write_report({**known, **runs}, exp["metrics_path"], plots, exp["png"])
 
     runs = run_experiment(
-        cfg, None, strategies, seeds, exp["out"], run_one, on_run, exp["variants"]
+        cfg, None, strategies, seeds, exp["out"], run_one, report, exp["variants"]
     )
-    rep = write_report(runs, exp["metrics_path"], plots, exp["png"])
+    rep = report(runs)
     for name, c in rep["curves"].items():
         print(
             f"{name}: samples {c['samples']} accuracy {c['mean']} (min {c['min']}, max {c['max']})"

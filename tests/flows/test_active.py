@@ -198,3 +198,10 @@ def test_vit_al_experiment_writes_curves_for_every_strategy_and_seed(
     assert main(["--params", str(params), "al", "report"]) == 0
     merged = json.loads((tmp_path / "al_experiment.json").read_text())
     assert set(merged["runs"]) == set(rep["runs"]) - {"div/seed-1"}
+    # An experiment over a few of the runs (here finished: it only reads them back) keeps
+    # the others in the report instead of writing a report of its own few.
+    argv = ["--params", str(params), "al", "experiment", "--strategies", "random", "--seeds", "0"]
+    assert main(argv) == 0
+    partial = json.loads((tmp_path / "al_experiment.json").read_text())
+    assert set(partial["runs"]) == set(merged["runs"])
+    assert partial["vs_random"] == merged["vs_random"]
