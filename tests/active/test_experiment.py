@@ -36,6 +36,14 @@ def test_variants_run_a_configured_strategy_under_their_name(tmp_path):
         variant_config(cfg, "nonsense", variants)
 
 
+def test_a_variants_dict_fields_merge_over_the_experiments():
+    cfg = ActiveConfig(synth={"cache_dir": "exp/cache", "seed": 1}, train={"max_length": 320})
+    wide = {"wide": {"budget": 200, "synth": {"n_per_type": {"short": 2}}, "train": {}}}
+    c = variant_config(cfg, "wide", wide)
+    assert c.synth == {"cache_dir": "exp/cache", "seed": 1, "n_per_type": {"short": 2}}
+    assert c.train == {"max_length": 320} and c.budget == 200 and c.name == "wide"
+
+
 def _write(path: Path, obj) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(obj))

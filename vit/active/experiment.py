@@ -65,13 +65,18 @@ def run_experiment(
 def variant_config(
     cfg: ActiveConfig, name: str, variants: Mapping[str, Mapping[str, Any]]
 ) -> ActiveConfig:
-    """`cfg` for the experiment's entry `name`: a strategy name, or a variant's fields."""
+    """`cfg` for the experiment's entry `name`: a strategy name, or a variant's fields. A
+    dict field (`synth`, `train`) is merged over the experiment's, not swapped for it: a
+    variant's `synth: {n_per_type: ...}` keeps the experiment's own synth cache."""
     if name not in variants:
         return replace(cfg, strategy=name, name="")
     fields = dict(variants[name])
     unknown = sorted(set(fields) - set(cfg.__dataclass_fields__))
     if unknown:
         raise ValueError(f"al_experiment.variants.{name}: unknown fields {unknown}")
+    for k, v in fields.items():
+        if isinstance(v, Mapping) and isinstance(getattr(cfg, k), Mapping):
+            fields[k] = {**getattr(cfg, k), **v}
     return replace(cfg, **fields, name=name)
 
 
