@@ -62,7 +62,7 @@ class ActiveConfig:
         "off",
         "which questions the selected images get: off (the writer's fixed mix) or progress "
         "(half of the short questions go to the types whose probe loss fell most in the last "
-        "round; vit/active/focus.py)",
+        "round; vit/active/focus.py; measured: no gain on the embedded default, README)",
     )
     probes_per_image: int = _f(4, "probe questions asked per pool image when scoring")
     score_batch_size: int = _f(32, "sequences per forward pass when scoring")
