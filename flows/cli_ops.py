@@ -110,7 +110,7 @@ def cmd_server(args: argparse.Namespace) -> int:
     from flows import runtime
 
     if args.action == "start":
-        state = runtime.running_server() or runtime.start_server(port=args.port)
+        state = runtime.shared_server(port=args.port)
         print(f"Prefect server at {state['api_url']} (pid {state['pid']})")
     elif args.action == "stop":
         print("stopped" if runtime.stop_server() else "no vitflow Prefect server was running")

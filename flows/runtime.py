@@ -28,6 +28,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -114,6 +115,26 @@ def start_server(port: int | None = None, timeout: float = 60.0) -> dict:
     return state
 
 
+@contextmanager
+def _server_lock():
+    """One process at a time decides whether to start the server: two commands started
+    together (seeds of an experiment run side by side) would otherwise both find none,
+    both start one, and leave one running that no state file records."""
+    import fcntl
+
+    home = prefect_home()
+    home.mkdir(parents=True, exist_ok=True)
+    with open(home / "vitflow-server.lock", "w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)  # released when the file closes
+        yield
+
+
+def shared_server(port: int | None = None) -> dict:
+    """The recorded server if it answers, else a new one (under the lock)."""
+    with _server_lock():
+        return running_server() or start_server(port=port)
+
+
 def stop_server() -> bool:
     state = running_server()
     _state_file().unlink(missing_ok=True)
@@ -133,7 +154,7 @@ def ensure_api() -> str | None:
         return os.environ["PREFECT_API_URL"]
     if os.environ.get("VIT_PREFECT_SERVER", "").lower() == "ephemeral":
         return None
-    state = running_server() or start_server()
+    state = shared_server()
     os.environ["PREFECT_API_URL"] = state["api_url"]
     return state["api_url"]
 
