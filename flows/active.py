@@ -107,6 +107,11 @@ def active_learning(
     return {"run": key, "rows": rows}
 
 
+def write_experiment_report(exp: dict[str, Any], runs: dict[str, list[dict]]) -> dict[str, Any]:
+    """The experiment's metrics JSON, per-strategy CSVs and PNG, where `al_experiment` says."""
+    return write_report(runs, exp["metrics_path"], f"{exp['out']}/plots", exp["png"])
+
+
 @flow(name="active-learning-experiment", log_prints=True)
 def active_learning_experiment(
     params_path: str = "params.yaml",
@@ -118,7 +123,6 @@ def active_learning_experiment(
     cfg, _, exp = load_config(params_path, overrides, experiment=True)
     strategies = list(strategies or exp["strategies"])
     seeds = [int(s) for s in (seeds if seeds is not None else exp["seeds"])]
-    plots = f"{exp['out']}/plots"
     # One generation cache for every run: a variant two strategies both ask for is paid once.
     cfg = replace(cfg, synth={"cache_dir": f"{exp['out']}/synth_cache", **cfg.synth})
 
@@ -126,13 +130,15 @@ def active_learning_experiment(
         sub = active_learning.with_options(flow_run_name=f"{c.label}-seed-{c.seed}")
         return sub(params_path, asdict(c), seed_round, hard_last)["rows"]
 
+    # The experiment's other runs on disk (other strategies or seeds, often run as other
+    # processes) stay in the report: a run of a few must not drop the rest from it.
+    names = list(dict.fromkeys([*exp["strategies"], *strategies]))
+    every_seed = sorted({*map(int, exp["seeds"]), *seeds})
+    n_objects = object_counts(Dataset.open(cfg.data))  # read once, not at every report
+
     def report(runs: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
-        # The experiment's other runs on disk (other strategies or seeds, often run as other
-        # processes) stay in the report: a run of a few must not drop the rest from it.
-        names = list(dict.fromkeys([*exp["strategies"], *strategies]))
-        every_seed = sorted({*map(int, exp["seeds"]), *seeds})
-        known = runs_on_disk(exp["out"], names, every_seed, object_counts(Dataset.open(cfg.data)))
-        return write_report({**known, **runs}, exp["metrics_path"], plots, exp["png"])
+        known = runs_on_disk(exp["out"], names, every_seed, n_objects)
+        return write_experiment_report(exp, {**known, **runs})
 
     runs = run_experiment(
         cfg, None, strategies, seeds, exp["out"], run_one, report, exp["variants"]

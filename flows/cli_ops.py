@@ -87,8 +87,7 @@ def cmd_al(args: argparse.Namespace) -> int:
 
 def al_report(args: argparse.Namespace, overrides: dict) -> int:
     """`vit al report`: the experiment's metrics, CSVs and PNG from the rounds on disk."""
-    from flows.active import load_config
-    from vit.active.curves import write_report
+    from flows.active import load_config, write_experiment_report
     from vit.active.experiment import runs_on_disk
     from vit.evaluate.run import object_counts
     from vit.records import Dataset
@@ -101,7 +100,7 @@ def al_report(args: argparse.Namespace, overrides: dict) -> int:
     runs = runs_on_disk(exp["out"], strategies, seeds, object_counts(Dataset.open(cfg.data)))
     if not runs:
         raise SystemExit(f"no finished runs under {exp['out']} for {strategies} x seeds {seeds}")
-    rep = write_report(runs, exp["metrics_path"], f"{exp['out']}/plots", exp["png"])
+    rep = write_experiment_report(exp, runs)
     _print({"runs": sorted(runs), **{k: rep[k] for k in ("final", "vs_random")}})
     return 0
 
