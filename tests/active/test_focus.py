@@ -54,7 +54,7 @@ def test_no_progress_anywhere_or_a_missing_type_keeps_the_default_mix():
 def test_type_stats_average_the_probes_of_each_type(al_data, al_model):
     recs = [r for r in Dataset.open(al_data) if r.split == "train"][:8]
     root = Dataset.open(al_data).image_root
-    qtypes, owners, raw = probe_stats(al_model, recs, root, per_image=3, seed=1, batch_size=8)
+    qtypes, owners, raw, _ = probe_stats(al_model, recs, root, per_image=3, seed=1, batch_size=8)
     assert len(qtypes) == len(owners) == len(raw) == 8 * 3
     stats = type_stats(qtypes, raw)
     for t, s in stats.items():

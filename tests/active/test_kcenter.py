@@ -5,7 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from vit.active.kcenter import coverage_radius, k_center_greedy, nearest_center_distances
+from vit.active.kcenter import (
+    coverage_radius,
+    k_center_greedy,
+    kmeans_pp_picks,
+    nearest_center_distances,
+)
 
 
 def brute_force(x: np.ndarray, budget: int, centers: np.ndarray, first: int | None) -> list[int]:
@@ -79,3 +84,27 @@ def test_typicality_against_brute_force_and_outliers():
     np.testing.assert_allclose(t, ref, rtol=1e-4)
     assert int(np.argmin(t)) == 40  # the outlier is the least typical
     assert len(typicality(x[:1])) == 1
+
+
+def test_kmeans_pp_starts_at_the_largest_norm_and_never_draws_a_duplicate():
+    rng = np.random.default_rng(0)
+    distinct = rng.normal(size=(5, 3))
+    x = np.repeat(distinct, 3, axis=0)  # every point three times
+    x[7] *= 10.0  # one far-out point (its two twins stay where they were)
+    for seed in range(10):
+        picks = kmeans_pp_picks(x, 6, np.random.default_rng(seed))
+        assert picks[0] == 7 and len(set(picks)) == 6
+        # the first 6 picks cover the 6 distinct rows: a copy of a pick has weight 0
+        assert len({tuple(np.round(x[i], 9)) for i in picks}) == 6
+    # more than the distinct rows: the rest are drawn uniformly, still distinct indices
+    assert len(set(kmeans_pp_picks(x, 15, np.random.default_rng(1)))) == 15
+    with pytest.raises(ValueError, match="budget"):
+        kmeans_pp_picks(x, 16, rng)
+
+
+def test_kmeans_pp_draws_in_proportion_to_squared_distance():
+    """After the first pick (the origin-farthest point, index 0), a point at distance 3 from
+    it is drawn 9 times as often as one at distance 1."""
+    x = np.array([[11.0, 0.0], [10.0, 0.0], [8.0, 0.0]])
+    second = [kmeans_pp_picks(x, 2, np.random.default_rng(s))[1] for s in range(2000)]
+    assert np.mean(np.array(second) == 2) == pytest.approx(0.9, abs=0.03)

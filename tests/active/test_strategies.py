@@ -132,6 +132,53 @@ def test_hybrid_takes_the_most_uncertain_of_each_cluster(scored):
         assert scores.ids[members[np.argmax(u[members])]] in {p.id for p in picks}
 
 
+def test_gradient_embedding_is_the_output_layers_loss_gradient(al_model, al_data):
+    """Unprojected (`dims=None`), a probe's embedding equals autograd's gradient of its
+    summed answer-token loss with respect to the output layer's weight."""
+    from vit.active.scoring import probe_examples, token_stats_and_gradients
+    from vit.model.build import load_model
+    from vit.model.collate import VLMCollator
+
+    image_root = Dataset.open(al_data).image_root
+    records = [r for r in Dataset.open(al_data) if r.split == "train"][:3]
+    examples, _ = probe_examples(records, image_root, per_image=1)
+    stats, grads = token_stats_and_gradients(al_model, examples, batch_size=2, dims=None)
+    model, processor = load_model(str(al_model), device="cpu", dtype="float32")
+    head = model.get_output_embeddings().weight
+    collate = VLMCollator(processor, 256)
+    for e, s, g in zip(examples, stats, grads, strict=True):
+        batch = collate([e])
+        model.zero_grad()
+        out = model(**batch)
+        n = int((batch["labels"][0, 1:] != -100).sum())
+        (out.loss * n).backward()
+        np.testing.assert_allclose(g, head.grad.flatten().numpy(), rtol=1e-3, atol=1e-5)
+        assert s["loss"] == pytest.approx(out.loss.item(), rel=1e-4)
+    # projected: (32 x 16) numbers per probe, one row each
+    _, small = token_stats_and_gradients(al_model, examples, batch_size=2)
+    assert small.shape == (3, 512) and np.abs(small).sum() > 0
+
+
+def test_image_gradients_put_question_types_on_one_scale():
+    from vit.active.scoring import image_gradients
+
+    grads = np.array([[10.0, 0.0], [30.0, 0.0], [0.0, 1.0], [0.0, 3.0]])
+    out = image_gradients(["count", "count", "size", "size"], ["a", "b", "a", "b"], grads)
+    # count norms average 20, size norms 2: each probe divided by its type's mean norm
+    np.testing.assert_allclose(out["a"], [0.25, 0.25])
+    np.testing.assert_allclose(out["b"], [0.75, 0.75])
+
+
+def test_badge_starts_with_the_largest_gradient_and_scores_its_embeddings(scored):
+    scores = scored["badge"]
+    x, norm = scores.embeddings, scores.values["gradnorm"]
+    assert x.shape == (len(scores.ids), 512) and norm.std() > 0
+    np.testing.assert_allclose(norm, np.linalg.norm(x, axis=1), rtol=1e-5)
+    assert np.isfinite(scores.values["uncertainty"]).all()  # the probe columns come along
+    picks = get_strategy("badge").select(scores, 5, np.random.default_rng(0))
+    assert picks[0].id == scores.ids[int(np.argmax(norm))]
+
+
 def test_unknown_strategy():
     with pytest.raises(ValueError, match="unknown strategy"):
         get_strategy("oracle")

@@ -12,7 +12,7 @@ from typing import Any
 
 from vit.config import param_field as _f
 
-STRATEGIES = ("random", "uncertainty", "diversity", "hybrid", "stratified")
+STRATEGIES = ("random", "uncertainty", "diversity", "hybrid", "stratified", "badge")
 MEASURES = ("loss", "entropy", "margin")
 ALLOCATIONS = ("pool", "error")
 FOCUS = ("off", "progress")

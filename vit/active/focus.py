@@ -1,8 +1,8 @@
 """Which questions to synthesize: the short rounds' question types, weighed by what the
 model is still learning (task-level active learning).
 
-    qtypes, _, stats = probe_stats(model, pool, image_root, per_image=4, seed=k)
-    types = type_stats(qtypes, stats)                 # round-K/types.json
+    probes = probe_stats(model, pool, image_root, per_image=4, seed=k)
+    types = type_stats(probes.qtypes, probes.stats)   # round-K/types.json
     shares = progress_focus(types_before, types_now)  # {count: 0.31, shape: 0.22, ...}
 
 Choosing images is one half of the budget; what is asked about them is the other. Every

@@ -8,6 +8,7 @@ picked set covers the embedding space. FAISS (`IndexFlatL2`) gives every pool po
 distance to the nearest labeled center in one search; after that each pick only needs the
 distances to the one new center, an (n, d) product. Ties go to the lowest index, so a run
 is deterministic; `tests/active/test_kcenter.py` checks it against a brute-force reference.
+`kmeans_pp_picks` is BADGE's k-means++ seeding over the same squared distances.
 """
 
 from __future__ import annotations
@@ -87,3 +88,27 @@ def _update(x: np.ndarray, d2: np.ndarray, new: int) -> np.ndarray:
 def coverage_radius(points: np.ndarray, centers: np.ndarray) -> float:
     """The largest distance from any point to its nearest center (what k-center minimizes)."""
     return float(nearest_center_distances(points, centers).max()) if len(points) else 0.0
+
+
+def kmeans_pp_picks(points: np.ndarray, budget: int, rng: np.random.Generator) -> list[int]:
+    """BADGE's selection (Ash et al. 2020): k-means++ seeding. The first pick is the point
+    of largest norm; each next one is drawn with probability proportional to its squared
+    distance to the nearest pick so far. Far-out points (large gradients: the model is
+    wrong or unsure) are favoured, but a point like one already picked is not, so the
+    picks are both uncertain and diverse. Exact duplicates of a pick are never drawn;
+    when only such points remain, the rest are drawn uniformly."""
+    x = np.asarray(points, dtype=np.float64)
+    n = len(x)
+    if not 0 <= budget <= n:
+        raise ValueError(f"budget {budget} for {n} points")
+    if budget == 0:
+        return []
+    picks = [int(np.argmax(np.einsum("ij,ij->i", x, x)))]
+    d2 = _update(x, np.full(n, np.inf), picks[-1])
+    while len(picks) < budget:
+        w = np.where(np.isfinite(d2), np.maximum(d2, 0.0), 0.0)
+        if w.sum() <= 0:  # the rest coincide with picks: uniform over the unpicked
+            w = np.isfinite(d2).astype(np.float64)
+        picks.append(int(rng.choice(n, p=w / w.sum())))
+        d2 = _update(x, d2, picks[-1])
+    return picks

@@ -145,7 +145,7 @@ class Loop:
         from vit.active.focus import type_stats
         from vit.active.scoring import probe_stats
 
-        qtypes, _, stats = probe_stats(
+        probes = probe_stats(
             self.model(k - 1),
             self.pool(k),
             self.ds.image_root,
@@ -154,7 +154,7 @@ class Loop:
             self.cfg.score_batch_size,
             self.cfg.device,
         )
-        write_json(path, type_stats(qtypes, stats))
+        write_json(path, type_stats(probes.qtypes, probes.stats))
 
     def focus(self, k: int) -> dict[str, float] | None:
         """The question-type shares of round k's short rounds (`focus.json`); None: the

@@ -1,7 +1,7 @@
 """What the current model thinks of each image: probe-answer uncertainty, sample loss, embeddings.
 
-    probes = probe_stats("data/active/round-0/model", pool, image_root, per_image=4)
-    stats = probe_scores(*probes)
+    p = probe_stats("data/active/round-0/model", pool, image_root, per_image=4)
+    stats = probe_scores(p.qtypes, p.owners, p.stats)
     stats["scene-000123"]  # {"loss": 2.1, "entropy": 1.4, "margin": 0.62, "probes": 4}
     losses = sample_losses(model, train_records, image_root)   # {record id: mean NLL}
     X = image_embeddings(model, pool, image_root)               # the `vlm` embedder
@@ -36,9 +36,9 @@ that question, and an image is uncertain when it is hard across its questions.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -46,6 +46,7 @@ from vit.records import IMAGE_TOKEN, Record, resolve_image
 
 STATS = ("loss", "entropy", "margin")  # ranked within question types when `by_type`
 RATES = ("error",)  # averaged as they are
+GRAD_DIMS = (32, 16)  # projected sizes of the output-layer gradient's two factors
 
 
 def _device(device: str | None) -> str | None:
@@ -79,6 +80,35 @@ def probe_examples(
     return examples, owners
 
 
+def _forward(
+    model_path: str | Path,
+    examples: Sequence[dict[str, Any]],
+    batch_size: int,
+    device: str | None,
+    max_length: int | None,
+    hidden: bool = False,
+) -> Iterator[tuple[Any, Any, Any]]:
+    """(logits, labels, last hidden states or None) per batch, teacher-forced
+    under `torch.inference_mode`."""
+    import torch
+
+    from vit.model.build import load_model
+    from vit.model.collate import VLMCollator
+
+    model, processor = load_model(str(model_path), device=_device(device), dtype="float32")
+    model.eval()
+    text = getattr(model.config, "text_config", model.config)
+    collate = VLMCollator(processor, max_length or int(text.max_position_embeddings))
+    with torch.inference_mode():
+        for lo in range(0, len(examples), batch_size):
+            batch = collate(list(examples[lo : lo + batch_size]))
+            labels = batch.pop("labels").to(model.device)
+            inputs = {k: v.to(model.device) for k, v in batch.items()}
+            out = model(**inputs, output_hidden_states=hidden)
+            states = out.hidden_states[-1].float() if hidden else None
+            yield out.logits.float(), labels, states
+
+
 def token_stats(
     model_path: str | Path,
     examples: Sequence[dict[str, Any]],
@@ -89,24 +119,62 @@ def token_stats(
     """{loss, entropy, margin} of each example's answer tokens under the model at `model_path`.
     `max_length` None: the model's own context (what it was trained with), so no training
     record is refused for length when it is scored."""
+    out: list[dict[str, float]] = []
+    for logits, labels, _ in _forward(model_path, examples, batch_size, device, max_length):
+        out += _batch_stats(logits, labels)
+    return out
+
+
+def token_stats_and_gradients(
+    model_path: str | Path,
+    examples: Sequence[dict[str, Any]],
+    batch_size: int = 32,
+    device: str | None = "cpu",
+    dims: tuple[int, int] | None = GRAD_DIMS,
+    seed: int = 0,
+) -> tuple[list[dict[str, float]], np.ndarray]:
+    """`token_stats` and, from the same forward pass, each example's gradient embedding: the
+    gradient of its answer loss with respect to the output layer (BADGE's embedding, Ash
+    et al. 2020, with the annotation's answer in place of the model's guess). Per answer
+    position t that gradient is the outer product (p_t - onehot(y_t)) x h_t of the
+    next-token probabilities' error and the final hidden state; it is summed over t. It
+    has vocabulary x hidden entries, so each factor goes through a fixed Gaussian
+    projection first (`dims` = (a, b): a x b numbers, inner products kept in expectation);
+    `dims=None` keeps the exact gradient (tests compare it with autograd)."""
     import torch
 
-    from vit.model.build import load_model
-    from vit.model.collate import VLMCollator
+    stats: list[dict[str, float]] = []
+    grads: list[np.ndarray] = []
+    proj: tuple[Any, Any] | None = None
+    for logits, labels, states in _forward(
+        model_path, examples, batch_size, device, None, hidden=True
+    ):
+        stats += _batch_stats(logits, labels)
+        if proj is None and dims is not None:
+            gen = torch.Generator().manual_seed(seed)
+            v, h = logits.shape[-1], states.shape[-1]
+            proj = tuple(
+                (torch.randn(n, k, generator=gen) / k**0.5).to(logits.device)
+                for n, k in ((v, dims[0]), (h, dims[1]))
+            )
+        grads.append(_batch_gradients(logits, labels, states, proj))
+    width = (dims[0] * dims[1]) if dims else 0
+    return stats, (np.concatenate(grads) if grads else np.zeros((0, width), np.float32))
 
-    model, processor = load_model(str(model_path), device=_device(device), dtype="float32")
-    model.eval()
-    text = getattr(model.config, "text_config", model.config)
-    collate = VLMCollator(processor, max_length or int(text.max_position_embeddings))
-    out: list[dict[str, float]] = []
-    with torch.inference_mode():
-        for lo in range(0, len(examples), batch_size):
-            batch = collate(list(examples[lo : lo + batch_size]))
-            labels = batch.pop("labels").to(model.device)
-            inputs = {k: v.to(model.device) for k, v in batch.items()}
-            logits = model(**inputs).logits.float()
-            out += _batch_stats(logits, labels)
-    return out
+
+def _batch_gradients(logits: Any, labels: Any, states: Any, proj: tuple[Any, Any] | None):
+    """Per row: sum over answer positions of (p - onehot(y)) x h, projected by `proj`."""
+    import torch
+
+    p = torch.softmax(logits[:, :-1], dim=-1)
+    target = labels[:, 1:]
+    mask = (target != -100).unsqueeze(-1).float()
+    err = p.scatter_add(-1, target.clamp(min=0).unsqueeze(-1), -torch.ones_like(mask))
+    h = states[:, :-1]
+    if proj is not None:
+        err, h = err @ proj[0], h @ proj[1]
+    g = torch.einsum("bta,btc->bac", err * mask, h)
+    return g.flatten(1).cpu().numpy().astype(np.float32)
 
 
 def _batch_stats(logits: Any, labels: Any) -> list[dict[str, float]]:
@@ -139,6 +207,16 @@ def _batch_stats(logits: Any, labels: Any) -> list[dict[str, float]]:
     return rows
 
 
+class Probes(NamedTuple):
+    """Every probe of a set of records: its question type, its record, its token stats and,
+    when asked for, its projected output-layer gradient (one row per probe)."""
+
+    qtypes: list[str]
+    owners: list[str]
+    stats: list[dict[str, float]]
+    grads: np.ndarray | None = None
+
+
 def probe_stats(
     model_path: str | Path,
     records: Sequence[Record],
@@ -147,11 +225,39 @@ def probe_stats(
     seed: int = 0,
     batch_size: int = 32,
     device: str | None = "cpu",
-) -> tuple[list[str], list[str], list[dict[str, float]]]:
-    """(question type, record id, raw token stats) of every probe of `records`."""
+    gradients: bool = False,
+) -> Probes:
+    """The probes of `records` under the model; `gradients` adds their gradient embeddings
+    (`token_stats_and_gradients`) from the same forward pass."""
     examples, owners = probe_examples(records, image_root, per_image, seed)
-    stats = token_stats(model_path, examples, batch_size, device) if examples else []
-    return [e["qtype"] for e in examples], owners, stats
+    qtypes = [e["qtype"] for e in examples]
+    if not gradients:
+        stats = token_stats(model_path, examples, batch_size, device) if examples else []
+        return Probes(qtypes, owners, stats)
+    if not examples:
+        return Probes([], [], [], np.zeros((0, GRAD_DIMS[0] * GRAD_DIMS[1]), np.float32))
+    stats, grads = token_stats_and_gradients(model_path, examples, batch_size, device)
+    return Probes(qtypes, owners, stats, grads)
+
+
+def image_gradients(
+    qtypes: Sequence[str], owners: Sequence[str], grads: np.ndarray
+) -> dict[str, np.ndarray]:
+    """Per record id, the mean of its probes' gradient embeddings, each first divided by the
+    mean norm of its question type's probes: a count probe's gradient is larger than a size
+    probe's on any image (as its loss is, `by_type`'s reason), so raw sums would rank
+    images by the question types they drew."""
+    norms = np.linalg.norm(grads, axis=1)
+    types = np.asarray(qtypes)
+    scale = np.ones(len(grads))
+    for t in set(qtypes):
+        rows = types == t
+        scale[rows] = max(float(norms[rows].mean()), 1e-12)
+    rows_of: dict[str, list[int]] = defaultdict(list)
+    for i, rid in enumerate(owners):
+        rows_of[rid].append(i)
+    scaled = grads / scale[:, None]
+    return {rid: scaled[rows].mean(0) for rid, rows in rows_of.items()}
 
 
 def probe_scores(

@@ -12,6 +12,7 @@
 | `diversity`   | `vlm` embeddings of pool and labeled images    | k-center greedy from the labeled|
 | `hybrid`      | both                                           | k-means into B clusters (FAISS), the most uncertain of each |
 | `stratified`  | probe answers + boxed objects per image        | B split over object counts (as the pool, or by its errors), the most uncertain of each |
+| `badge`       | probe answers' output-layer gradients          | k-means++ seeding over them (BADGE) |
 
 Every strategy returns exactly B distinct ids of eligible pool records (an image and a split
 that is not `test` or `val`; a held-out record in the pool is ignored, never picked) and
@@ -147,8 +148,8 @@ class RandomStrategy(Strategy):
         return [Pick(scores.ids[i], 0.0) for i in rng.choice(len(scores.ids), budget, False)]
 
 
-def _uncertainty(pool: list[Record], ctx: Context) -> dict[str, np.ndarray]:
-    probes = scoring.probe_stats(
+def _probe_args(pool: list[Record], ctx: Context) -> tuple[Any, ...]:
+    return (
         ctx.model,
         pool,
         ctx.image_root,
@@ -157,7 +158,14 @@ def _uncertainty(pool: list[Record], ctx: Context) -> dict[str, np.ndarray]:
         ctx.batch_size,
         ctx.device,
     )
-    stats = scoring.probe_scores(*probes, by_type=ctx.by_type)
+
+
+def _uncertainty(
+    pool: list[Record], ctx: Context, probes: scoring.Probes | None = None
+) -> dict[str, np.ndarray]:
+    """Per-image uncertainty columns from the probes (`probe_stats` when not given)."""
+    p = probes or scoring.probe_stats(*_probe_args(pool, ctx))
+    stats = scoring.probe_scores(p.qtypes, p.owners, p.stats, by_type=ctx.by_type)
     names = (*scoring.STATS, *scoring.RATES)
     nan = dict.fromkeys(names, float("nan"))
     cols = {k: np.array([stats.get(r.id, nan)[k] for r in pool]) for k in names}
@@ -354,6 +362,35 @@ def proportional_quotas(
     return [int(q) for q in quotas]
 
 
+class BadgeStrategy(Strategy):
+    """BADGE (Ash et al. 2020): each image is embedded by the gradient its probe answers
+    would put on the output layer (`scoring.image_gradients`: large where the model is
+    wrong or unsure, pointing where its errors differ), and k-means++ seeding over those
+    embeddings picks the budget: uncertainty and diversity in one space, with no weight
+    between them to tune. Its embeddings see what the model gets wrong about an image,
+    where `hybrid`'s tower embeddings see only what the image looks like."""
+
+    name = "badge"
+
+    def score(self, pool: Sequence[Record], ctx: Context) -> Scores:
+        pool = eligible(pool)
+        probes = scoring.probe_stats(*_probe_args(pool, ctx), gradients=True)
+        values = _uncertainty(pool, ctx, probes)
+        by_image = scoring.image_gradients(probes.qtypes, probes.owners, probes.grads)
+        width = probes.grads.shape[1]
+        zero = np.zeros(width, np.float32)
+        x = np.stack([by_image.get(r.id, zero) for r in pool] or [zero])[: len(pool)]
+        values["gradnorm"] = np.linalg.norm(x, axis=1).astype(np.float64)
+        return Scores([r.id for r in pool], values, x)
+
+    def select(self, scores: Scores, budget: int, rng: np.random.Generator) -> list[Pick]:
+        from vit.active.kcenter import kmeans_pp_picks
+
+        _check_budget(len(scores.ids), budget)
+        picks = kmeans_pp_picks(scores.embeddings, budget, rng)
+        return [Pick(scores.ids[i], float(scores.values["gradnorm"][i])) for i in picks]
+
+
 STRATEGIES: dict[str, type[Strategy]] = {
     s.name: s
     for s in (
@@ -362,6 +399,7 @@ STRATEGIES: dict[str, type[Strategy]] = {
         DiversityStrategy,
         HybridStrategy,
         StratifiedStrategy,
+        BadgeStrategy,
     )
 }
 
