@@ -15,7 +15,7 @@ resumes from the files). The experiment runs each (strategy, seed) as a subflow.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
@@ -25,7 +25,7 @@ from prefect.cache_policies import NO_CACHE
 
 from vit.active.config import ActiveConfig
 from vit.active.curves import run_key, write_plot_data, write_report
-from vit.active.experiment import run_experiment, runs_on_disk
+from vit.active.experiment import run_experiment, runs_in_report, runs_on_disk
 from vit.active.loop import run_loop
 from vit.config import build, load_params
 from vit.evaluate.run import object_counts
@@ -107,9 +107,25 @@ def active_learning(
     return {"run": key, "rows": rows}
 
 
-def write_experiment_report(exp: dict[str, Any], runs: dict[str, list[dict]]) -> dict[str, Any]:
-    """The experiment's metrics JSON, per-strategy CSVs and PNG, where `al_experiment` says."""
-    return write_report(runs, exp["metrics_path"], f"{exp['out']}/plots", exp["png"])
+def write_experiment_report(
+    exp: dict[str, Any],
+    runs: dict[str, list[dict]],
+    names: Sequence[str] = (),
+    seeds: Sequence[int] = (),
+    fresh: bool = False,
+) -> dict[str, Any]:
+    """The experiment's metrics JSON, per-strategy CSVs and PNG, where `al_experiment` says.
+    Runs of `names` x `seeds` (default: the experiment's) that the earlier report records
+    and `runs` lacks stay in it, listed as `kept_from_report`; `fresh` drops them."""
+    names = list(names or exp["strategies"])
+    seeds = list(seeds or exp["seeds"])
+    earlier = {} if fresh else runs_in_report(exp["metrics_path"] or "", names, seeds)
+    kept = {k: v for k, v in earlier.items() if k not in runs}
+    if not runs and not kept:
+        raise ValueError(f"no runs of {names} x seeds {seeds} on disk or in the report")
+    return write_report(
+        {**kept, **runs}, exp["metrics_path"], f"{exp['out']}/plots", exp["png"], sorted(kept)
+    )
 
 
 @flow(name="active-learning-experiment", log_prints=True)
@@ -138,7 +154,7 @@ def active_learning_experiment(
 
     def report(runs: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
         known = runs_on_disk(exp["out"], names, every_seed, n_objects)
-        return write_experiment_report(exp, {**known, **runs})
+        return write_experiment_report(exp, {**known, **runs}, names, every_seed)
 
     runs = run_experiment(
         cfg, None, strategies, seeds, exp["out"], run_one, report, exp["variants"]

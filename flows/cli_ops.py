@@ -86,7 +86,8 @@ def cmd_al(args: argparse.Namespace) -> int:
 
 
 def al_report(args: argparse.Namespace, overrides: dict) -> int:
-    """`vit al report`: the experiment's metrics, CSVs and PNG from the rounds on disk."""
+    """`vit al report`: the experiment's metrics, CSVs and PNG from the rounds on disk (and
+    the earlier report's runs that are not on disk, unless `--fresh`)."""
     from flows.active import load_config, write_experiment_report
     from vit.active.experiment import runs_on_disk
     from vit.evaluate.run import object_counts
@@ -98,10 +99,12 @@ def al_report(args: argparse.Namespace, overrides: dict) -> int:
     # Rounds evaluated before rows had `by_objects` get it from their predictions, whatever
     # held-out splits they were scored on.
     runs = runs_on_disk(exp["out"], strategies, seeds, object_counts(Dataset.open(cfg.data)))
-    if not runs:
-        raise SystemExit(f"no finished runs under {exp['out']} for {strategies} x seeds {seeds}")
-    rep = write_experiment_report(exp, runs)
-    _print({"runs": sorted(runs), **{k: rep[k] for k in ("final", "vs_random")}})
+    try:
+        rep = write_experiment_report(exp, runs, strategies, seeds, fresh=args.fresh)
+    except ValueError as err:
+        raise SystemExit(f"{err} (runs are read from {exp['out']})") from err
+    summary = {"runs": sorted(runs), "kept_from_report": rep.get("kept_from_report", [])}
+    _print({**summary, **{k: rep[k] for k in ("final", "vs_random")}})
     return 0
 
 
@@ -145,6 +148,11 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         help="experiment: strategies (or names of al_experiment.variants) to compare",
     )
     al.add_argument("--seeds", nargs="+", type=int, help="experiment: seeds (>= 2 for a spread)")
+    al.add_argument(
+        "--fresh",
+        action="store_true",
+        help="report: only the runs on disk, not the earlier report's runs missing here",
+    )
     al.set_defaults(func=cmd_al)
 
     s = sub.add_parser("server", help="the local Prefect server flows report to")

@@ -9,7 +9,7 @@ import pytest
 
 from tests.active._cfg import al_rows as rows
 from vit.active.config import ActiveConfig
-from vit.active.experiment import run_experiment, runs_on_disk, variant_config
+from vit.active.experiment import run_experiment, runs_in_report, runs_on_disk, variant_config
 
 
 def test_variants_run_a_configured_strategy_under_their_name(tmp_path):
@@ -71,3 +71,13 @@ def test_runs_on_disk_backfills_crowding_from_predictions(tmp_path):
     assert got["random/seed-0"][1]["by_objects"] == {"1": 1.0, "4-6": 0.5}
     assert "by_objects" not in got["random/seed-0"][0]  # no predictions: nothing invented
     assert "by_objects" not in runs_on_disk(tmp_path, ["random"], [0])["random/seed-0"][1]
+
+
+def test_runs_in_report_reads_the_asked_runs_back_in_round_order(tmp_path):
+    rows = {"round-1": {"round": 1, "accuracy": 0.5}, "round-0": {"round": 0, "accuracy": 0.3}}
+    path = tmp_path / "al.json"
+    path.write_text(json.dumps({"runs": {"random/seed-0": rows, "badge/seed-3": rows}}))
+    got = runs_in_report(path, ["random", "hybrid"], [0, 1])
+    assert list(got) == ["random/seed-0"]
+    assert [r["round"] for r in got["random/seed-0"]] == [0, 1]
+    assert runs_in_report(tmp_path / "missing.json", ["random"], [0]) == {}

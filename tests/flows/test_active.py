@@ -4,6 +4,7 @@ real database), and `vit al experiment` over two strategies and two seeds."""
 from __future__ import annotations
 
 import json
+import shutil
 from dataclasses import asdict
 from pathlib import Path
 
@@ -195,9 +196,10 @@ def test_vit_al_experiment_writes_curves_for_every_strategy_and_seed(
     }
     stamp = tmp_path / "exp" / "seed-1" / "div" / "run.json"
     stamp.write_text(json.dumps({**json.loads(stamp.read_text()), "seed_run": "other"}))
-    assert main(["--params", str(params), "al", "report"]) == 0
+    assert main(["--params", str(params), "al", "report", "--fresh"]) == 0
     merged = json.loads((tmp_path / "al_experiment.json").read_text())
     assert set(merged["runs"]) == set(rep["runs"]) - {"div/seed-1"}
+    assert "kept_from_report" not in merged
     # An experiment over a few of the runs (here finished: it only reads them back) keeps
     # the others in the report instead of writing a report of its own few.
     argv = ["--params", str(params), "al", "experiment", "--strategies", "random", "--seeds", "0"]
@@ -205,3 +207,14 @@ def test_vit_al_experiment_writes_curves_for_every_strategy_and_seed(
     partial = json.loads((tmp_path / "al_experiment.json").read_text())
     assert set(partial["runs"]) == set(merged["runs"])
     assert partial["vs_random"] == merged["vs_random"]
+    # The report is the experiment's ledger: a run whose folders are gone (made on another
+    # machine, or removed to save space) stays in it, listed, until a run on disk replaces
+    # it; `--fresh` reports the disk alone.
+    shutil.rmtree(tmp_path / "exp" / "seed-1" / "random")
+    assert main(["--params", str(params), "al", "report"]) == 0
+    ledger = json.loads((tmp_path / "al_experiment.json").read_text())
+    assert ledger["kept_from_report"] == ["random/seed-1"]
+    assert untimed(ledger) == untimed(partial) and ledger["vs_random"] == partial["vs_random"]
+    assert main(["--params", str(params), "al", "report", "--fresh"]) == 0
+    fresh = json.loads((tmp_path / "al_experiment.json").read_text())
+    assert set(fresh["runs"]) == set(partial["runs"]) - {"random/seed-1"}

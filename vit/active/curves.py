@@ -188,10 +188,14 @@ def write_report(
     metrics_path: str | Path | None,
     plots_dir: str | Path | None = None,
     png: str | Path | None = None,
+    kept: Sequence[str] = (),
 ) -> dict[str, Any]:
     """metrics JSON, one CSV per strategy for `dvc plots` (round, samples, accuracy, min,
-    max), and the PNG; returns the report."""
+    max), and the PNG; returns the report. `kept`: the keys of runs taken from an earlier
+    report rather than from disk, listed in the report as `kept_from_report`."""
     rep = report(runs)
+    if kept:
+        rep["kept_from_report"] = sorted(kept)
     if metrics_path:
         write_json(metrics_path, rep)
     if plots_dir:

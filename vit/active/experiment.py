@@ -2,13 +2,16 @@
 
     runs = run_experiment(cfg, synth, ["random", "hybrid"], seeds=[0, 1], out="data/al_experiment")
     runs = runs_on_disk("data/al_experiment", ["random", "hybrid"], [0, 1])  # seeds run apart
+    kept = runs_in_report("metrics/al_experiment.json", ["random", "hybrid"], [0, 1])
     write_report(runs, "metrics/al_experiment.json", "data/al_experiment/plots", "docs/al.png")
 
 Per seed, round 0 (the seed set, its training and its hard-example variants) is computed
 once in OUT/seed-S/seed and every strategy continues from it (OUT/seed-S/<strategy>), so
 the strategies differ only in what they select. A name in the strategy list may be a
 variant (a strategy with its own settings, run under the name). The report (curves,
-seed-paired gains, plots) is `vit.active.curves`.
+seed-paired gains, plots) is `vit.active.curves`; it is the experiment's ledger: a run it
+records whose folders are not on this machine (made elsewhere, or removed to save space)
+stays in it (`runs_in_report`) until a run on disk replaces it.
 """
 
 from __future__ import annotations
@@ -121,3 +124,21 @@ def _read_row(round_dir: Path, n_objects: Mapping[str, int] | None) -> dict[str,
 
         row["by_objects"] = crowding_from_predictions(preds, n_objects)
     return row
+
+
+def runs_in_report(
+    path: str | Path, strategies: Sequence[str], seeds: Sequence[int]
+) -> dict[str, list[dict[str, Any]]]:
+    """The rows of the runs of `strategies` x `seeds` that an earlier report (the metrics
+    JSON at `path`) records, in round order; {} when there is no report."""
+    path = Path(path)
+    if not path.is_file():
+        return {}
+    recorded = json.loads(path.read_text()).get("runs", {})
+    out = {}
+    for strategy in strategies:
+        for seed in seeds:
+            rounds = recorded.get(run_key(strategy, seed))
+            if rounds:
+                out[run_key(strategy, seed)] = sorted(rounds.values(), key=lambda r: r["round"])
+    return out
