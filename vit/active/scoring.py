@@ -19,6 +19,10 @@ here). One teacher-forced forward pass per batch gives, at the answer tokens:
   position (teacher-forced greedy exact match, the evaluation's criterion without the
   generation), else 0: per image, the share of its probes it gets wrong.
 
+With `probe_stats(..., gradients=True)` the same forward pass also gives each probe's
+gradient embedding (the gradient of its answer loss on the output layer, projected to
+512 numbers; `image_gradients` averages them per image): the `badge` strategy's space.
+
 `entropy` and `margin` need no answer (classic label-free uncertainty); `loss` uses the
 annotation-derived answer the pool already has (only the instructions cost money), so it
 measures what the model gets wrong rather than where it hesitates. Per image the probe values
