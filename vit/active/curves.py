@@ -273,6 +273,9 @@ def _plot_crowding(
     ax.set_xlabel("objects in the test scene")
     ax.set_ylabel("test accuracy (mean over seeds)")
     ax.set_title(f"By scene crowding, round {last}")
-    ax.set_ylim(0, 1)
+    # headroom above the bars for a legend in columns: with many strategies a one-column
+    # legend covered the crowded bands' bars
+    ax.set_ylim(0, 1.2)
+    ax.set_yticks([0, 0.2, 0.4, 0.6, 0.8, 1.0])
     ax.grid(alpha=0.3, axis="y")
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=7, ncol=3, loc="upper center")
