@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from tests.active._cfg import single_thread
-from vit.active.strategies import STRATEGIES, Context, Scores, get_strategy, kmeans_labels
+from vit.active.kcenter import kmeans_labels
+from vit.active.strategies import STRATEGIES, Context, Scores, get_strategy
 from vit.records import Dataset
 
 
@@ -288,7 +289,7 @@ def test_stratified_scores_count_boxed_objects(scored, pool):
     ],
 )
 def test_proportional_quotas(sizes, budget, expected):
-    from vit.active.strategies import proportional_quotas
+    from vit.active.quotas import proportional_quotas
 
     quotas = proportional_quotas(sizes, budget)
     assert quotas == expected and sum(quotas) == budget
@@ -331,6 +332,6 @@ def test_stratified_error_allocation_follows_the_expected_wrong_answers():
     ],
 )
 def test_proportional_quotas_with_caps(weights, budget, caps, expected):
-    from vit.active.strategies import proportional_quotas
+    from vit.active.quotas import proportional_quotas
 
     assert proportional_quotas(weights, budget, caps) == expected

@@ -8,7 +8,8 @@ picked set covers the embedding space. FAISS (`IndexFlatL2`) gives every pool po
 distance to the nearest labeled center in one search; after that each pick only needs the
 distances to the one new center, an (n, d) product. Ties go to the lowest index, so a run
 is deterministic; `tests/active/test_kcenter.py` checks it against a brute-force reference.
-`kmeans_pp_picks` is BADGE's k-means++ seeding over the same squared distances.
+`kmeans_pp_picks` is BADGE's k-means++ seeding over the same squared distances;
+`kmeans_labels` the FAISS k-means clusters the hybrid strategy picks from.
 """
 
 from __future__ import annotations
@@ -112,3 +113,16 @@ def kmeans_pp_picks(points: np.ndarray, budget: int, rng: np.random.Generator) -
         picks.append(int(rng.choice(n, p=w / w.sum())))
         d2 = _update(x, d2, picks[-1])
     return picks
+
+
+def kmeans_labels(x: np.ndarray, k: int, seed: int) -> np.ndarray:
+    """Cluster of each row: FAISS k-means with k clusters (k <= rows)."""
+    import faiss
+
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    if k >= len(x):
+        return np.arange(len(x))
+    km = faiss.Kmeans(x.shape[1], k, niter=20, seed=seed, verbose=False, min_points_per_centroid=1)
+    km.train(x)
+    _, assign = km.index.search(x, 1)
+    return assign[:, 0]

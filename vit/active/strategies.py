@@ -32,7 +32,8 @@ import numpy as np
 
 from vit.active import scoring
 from vit.active.config import ALLOCATIONS
-from vit.active.kcenter import k_center_greedy
+from vit.active.kcenter import k_center_greedy, kmeans_labels, kmeans_pp_picks
+from vit.active.quotas import proportional_quotas
 from vit.records import Record, atomic_write_text
 
 HELD_OUT = ("test", "val")
@@ -256,19 +257,6 @@ class HybridStrategy(Strategy):
         return [Pick(scores.ids[i], float(v[i])) for i in chosen]
 
 
-def kmeans_labels(x: np.ndarray, k: int, seed: int) -> np.ndarray:
-    """Cluster of each row: FAISS k-means with k clusters (k <= rows)."""
-    import faiss
-
-    x = np.ascontiguousarray(x, dtype=np.float32)
-    if k >= len(x):
-        return np.arange(len(x))
-    km = faiss.Kmeans(x.shape[1], k, niter=20, seed=seed, verbose=False, min_points_per_centroid=1)
-    km.train(x)
-    _, assign = km.index.search(x, 1)
-    return assign[:, 0]
-
-
 class StratifiedStrategy(Strategy):
     """Uncertainty within crowding strata: the budget is split over the images' numbers of
     boxed objects, and each stratum gives its most uncertain images.
@@ -326,42 +314,6 @@ def _mean(v: np.ndarray) -> float:
     return float(v.mean()) if len(v) else 0.0
 
 
-def proportional_quotas(
-    weights: Sequence[float] | np.ndarray,
-    budget: int,
-    caps: Sequence[int] | np.ndarray | None = None,
-) -> list[int]:
-    """Split `budget` over strata in proportion to `weights` (Hamilton's largest remainder:
-    floors first, then one more to the largest fractions, ties to the heavier stratum, then
-    the earlier one), no stratum above its cap (a capped stratum's excess is split again
-    over the others). Sums to `budget` when the caps allow it; with weights = caps = the
-    strata's sizes, the pool's own mix."""
-    w = np.asarray(weights, dtype=np.float64)
-    cap = np.full(len(w), budget) if caps is None else np.asarray(caps, dtype=np.int64)
-    quotas = np.zeros(len(w), dtype=np.int64)
-    free = (w > 0) & (cap > 0)
-    while free.any():
-        left = budget - int(quotas.sum())
-        exact = left * w / w[free].sum()
-        over = free & (exact >= cap - quotas)
-        if not over.any():
-            floors = np.floor(exact).astype(np.int64) * free
-            quotas += floors
-            frac = np.where(free, exact - floors, -1.0)
-            order = sorted(np.flatnonzero(free), key=lambda i: (-frac[i], -w[i], i))
-            for i in order[: budget - int(quotas.sum())]:
-                quotas[i] += 1
-            break
-        quotas[over] = cap[over]
-        free &= ~over
-    rest = budget - int(quotas.sum())
-    if rest > 0 and caps is not None and (cap > quotas).any():
-        # Zero-weight strata still have room: fill it in proportion to the room left.
-        room = cap - quotas
-        quotas += np.asarray(proportional_quotas(room, min(rest, int(room.sum())), room))
-    return [int(q) for q in quotas]
-
-
 class BadgeStrategy(Strategy):
     """BADGE (Ash et al. 2020): each image is embedded by the gradient its probe answers
     would put on the output layer (`scoring.image_gradients`: large where the model is
@@ -384,8 +336,6 @@ class BadgeStrategy(Strategy):
         return Scores([r.id for r in pool], values, x)
 
     def select(self, scores: Scores, budget: int, rng: np.random.Generator) -> list[Pick]:
-        from vit.active.kcenter import kmeans_pp_picks
-
         _check_budget(len(scores.ids), budget)
         picks = kmeans_pp_picks(scores.embeddings, budget, rng)
         return [Pick(scores.ids[i], float(scores.values["gradnorm"][i])) for i in picks]
