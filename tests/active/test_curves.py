@@ -37,6 +37,29 @@ def test_paired_gain_is_seed_by_seed_with_a_t_interval():
     assert paired_gain(runs, "absent") is None
 
 
+def test_paired_gain_shows_which_question_types_it_comes_from():
+    def run(acc, by_type):
+        last = rows([0.2, acc])
+        last[-1]["by_type"] = by_type
+        return last
+
+    runs = {
+        "random/seed-0": run(0.50, {"color": 0.6, "position": 0.40}),
+        "random/seed-1": run(0.52, {"color": 0.7, "position": 0.45}),
+        "badge/seed-0": run(0.53, {"color": 0.6, "position": 0.52}),
+        "badge/seed-1": run(0.55, {"color": 0.7, "position": 0.55, "count": 0.3}),
+    }
+    by_type = paired_gain(runs, "badge")["final_by_type"]
+    assert set(by_type) == {"color", "position"}  # count: not in every row
+    assert by_type["color"]["mean"] == pytest.approx(0.0)
+    assert by_type["color"]["ci95"] == pytest.approx([0.0, 0.0])
+    # +12 and +10 points: mean 11, sd 1.414, t(0.975, 1) = 12.706 -> half width 12.7
+    assert by_type["position"]["mean"] == pytest.approx(0.11)
+    assert by_type["position"]["ci95"] == pytest.approx([-0.017, 0.237], abs=1e-3)
+    lone = paired_gain({k: v for k, v in runs.items() if k.endswith("0")}, "badge")
+    assert lone["final_by_type"]["position"] == {"mean": pytest.approx(0.12)}
+
+
 def test_curves_carry_crowding_and_the_plot_gets_its_panel(tmp_path):
     runs = {
         "random/seed-0": rows([0.2, 0.5], {"1": 0.8, "2-3": 0.4}),

@@ -64,6 +64,7 @@ def test_round_fields_and_saved_views(fiftyone_db, al_data, train_ids, synthesiz
     scores = [
         {"id": i, "uncertainty": 1.0 + n, "diversity": 0.5} for n, i in enumerate(sel + other)
     ]
+    scores[0]["gradnorm"] = 0.75  # badge's; the other strategies have none
     probes = [
         {"record_id": sel[0], "question": "How many?", "answer": "2", "prediction": "2", "correct": True},
         {"record_id": sel[0], "question": "Color?", "answer": "red", "prediction": "blue", "correct": False},
@@ -80,6 +81,7 @@ def test_round_fields_and_saved_views(fiftyone_db, al_data, train_ids, synthesiz
 
     one = ds.one(F("vit_id") == sel[0])
     assert one.al_probe_correct == 0.5 and one.al_uncertainty == 1.0
+    assert one.al_gradnorm == 0.75 and ds.one(F("vit_id") == sel[1]).al_gradnorm is None
     assert one.al_probe_answers == ["How many? -> 2 (2)", "Color? -> blue (red)"]
     assert one.al_instructions and one.al_instructions[0].startswith("Q: ")
     assert ds.load_saved_view("wrong answers").values("vit_id") == [sel[0]]

@@ -6,7 +6,7 @@ as `vit review sync` writes them; missing ones are synced from the loop's datase
 | field | on | what |
 |---|---|---|
 | `al_round`, `al_strategy`, `al_score` | the round's selected images | when and why it was picked |
-| `al_uncertainty`, `al_diversity` | every scored pool image | the strategy's scores (latest round) |
+| `al_uncertainty`, `al_diversity`, `al_gradnorm` | every scored pool image | the strategy's scores (latest round; `al_gradnorm`: badge's gradient-embedding norm) |
 | `al_instructions` | selected images | the synthesized conversations, one string per turn pair |
 | `al_probe_answers`, `al_probe_correct`, `al_probe_round` | selected images and the test split | round k-1's model answering probe questions: "question -> answer (gold)", and the share right |
 | `al_hard_loss`, `al_hard_round` | the images round k-1 sent back for extra variants | their highest training loss |
@@ -97,7 +97,7 @@ def publish(
     set_fields(ds, "al_round", {s["id"]: k for s in selected})
     set_fields(ds, "al_strategy", {s["id"]: s["strategy"] for s in selected})
     set_fields(ds, "al_score", {s["id"]: float(s["score"]) for s in selected})
-    for col in ("uncertainty", "diversity"):
+    for col in ("uncertainty", "diversity", "gradnorm"):
         vals = {s["id"]: float(s[col]) for s in scores if s.get(col) is not None}
         set_fields(ds, f"al_{col}", vals)
     set_fields(ds, "al_instructions", conversation_lines(synthesized))
