@@ -24,7 +24,7 @@ from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
 from vit.active.config import ActiveConfig
-from vit.active.curves import run_key, write_plot_data, write_report
+from vit.active.curves import paired_table, run_key, write_plot_data, write_report
 from vit.active.experiment import run_experiment, runs_in_report, runs_on_disk
 from vit.active.loop import run_loop
 from vit.config import build, load_params
@@ -165,4 +165,5 @@ def active_learning_experiment(
             f"{name}: samples {c['samples']} accuracy {c['mean']} (min {c['min']}, max {c['max']})"
         )
     print(f"against random: {rep['vs_random']}")
+    print(paired_table(rep["vs_random"]))
     return {k: rep[k] for k in ("curves", "final", "vs_random")}

@@ -89,6 +89,7 @@ def al_report(args: argparse.Namespace, overrides: dict) -> int:
     """`vit al report`: the experiment's metrics, CSVs and PNG from the rounds on disk (and
     the earlier report's runs that are not on disk, unless `--fresh`)."""
     from flows.active import load_config, write_experiment_report
+    from vit.active.curves import paired_table
     from vit.active.experiment import runs_on_disk
     from vit.evaluate.run import object_counts
     from vit.records import Dataset
@@ -105,6 +106,7 @@ def al_report(args: argparse.Namespace, overrides: dict) -> int:
         raise SystemExit(f"{err} (runs are read from {exp['out']})") from err
     summary = {"runs": sorted(runs), "kept_from_report": rep.get("kept_from_report", [])}
     _print({**summary, **{k: rep[k] for k in ("final", "vs_random")}})
+    print(paired_table(rep["vs_random"]))
     return 0
 
 

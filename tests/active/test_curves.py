@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from tests.active._cfg import al_rows as rows
-from vit.active.curves import curves, paired_gain, plot_curves, versus_random
+from vit.active.curves import curves, paired_gain, paired_table, plot_curves, versus_random
 
 
 def test_paired_gain_is_seed_by_seed_with_a_t_interval():
@@ -58,6 +58,14 @@ def test_paired_gain_shows_which_question_types_it_comes_from():
     assert by_type["position"]["ci95"] == pytest.approx([-0.017, 0.237], abs=1e-3)
     lone = paired_gain({k: v for k, v in runs.items() if k.endswith("0")}, "badge")
     assert lone["final_by_type"]["position"] == {"mean": pytest.approx(0.12)}
+    table = paired_table({"badge": {"paired": paired_gain(runs, "badge")}}).splitlines()
+    assert (
+        table[0]
+        == "| minus random, points | seeds | final | 95% interval | clear | color | position |"
+    )
+    # +3 points on both seeds: a zero-width interval above 0
+    assert table[2] == "| badge | 2 | +3.0 | [+3.0, +3.0] | True | +0.0 | +11.0 |"
+    assert paired_table({"badge": {"paired": None}}) == ""
 
 
 def test_curves_carry_crowding_and_the_plot_gets_its_panel(tmp_path):

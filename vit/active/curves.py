@@ -184,6 +184,38 @@ def versus_random(
     return out
 
 
+def paired_table(vs: dict[str, dict[str, Any]]) -> str:
+    """`vs_random`'s paired gains as a Markdown table in points: per strategy the seeds, the
+    final difference, its 95% interval, whether it is clear, and the difference by question
+    type (the types every listed strategy has)."""
+    rows = {name: v["paired"] for name, v in vs.items() if v.get("paired")}
+    if not rows:
+        return ""
+    types = [
+        q
+        for q in next(iter(rows.values()))["final_by_type"]
+        if all(q in p["final_by_type"] for p in rows.values())
+    ]
+
+    def pts(x: float) -> str:
+        return f"{100 * x:+.1f}"
+
+    head = ["minus random, points", "seeds", "final", "95% interval", "clear", *types]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for name, p in rows.items():
+        ci = p.get("final_ci95")
+        cells = [
+            name,
+            str(len(p["seeds"])),
+            pts(p["final"]),
+            f"[{pts(ci[0])}, {pts(ci[1])}]" if ci else "",
+            str(p.get("clear", "")),
+            *(pts(p["final_by_type"][q]["mean"]) for q in types),
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def report(runs: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
     _check_one_test_set(runs)
     cur = curves(runs)
