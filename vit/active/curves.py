@@ -72,12 +72,17 @@ def curves(runs: dict[str, list[dict[str, Any]]]) -> dict[str, dict[str, Any]]:
     return out
 
 
+def _common_keys(dicts: Sequence[dict[str, Any]]) -> list[str]:
+    """The keys every dict has, in the first one's order (none for no dicts)."""
+    if not dicts:
+        return []
+    return [k for k in dicts[0] if all(k in d for d in dicts[1:])]
+
+
 def _crowding_mean(rows: Sequence[dict[str, Any]]) -> dict[str, float]:
     """Mean accuracy per crowding band over rows (bands every row has)."""
-    bands = [set(r.get("by_objects") or {}) for r in rows]
-    common = set.intersection(*bands) if bands else set()
-    order = [b for b in (rows[0].get("by_objects") or {}) if b in common] if rows else []
-    return {b: round(float(np.mean([r["by_objects"][b] for r in rows])), 4) for b in order}
+    bands = _common_keys([r.get("by_objects") or {} for r in rows])
+    return {b: round(float(np.mean([r["by_objects"][b] for r in rows])), 4) for b in bands}
 
 
 def paired_gain(
@@ -123,11 +128,7 @@ def _final_by_type(pairs: Sequence[tuple[dict[str, Any], dict[str, Any]]]) -> di
     over two or more seeds, its 95% t-interval. A type the model answers at chance (here
     left/right and above/below) moves a few points either way with the answer the model
     happens to prefer, which is noise; this is where such a gain shows."""
-    types = [
-        q
-        for q in pairs[0][0].get("by_type") or {}
-        if all(q in (a.get("by_type") or {}) and q in (b.get("by_type") or {}) for a, b in pairs)
-    ]
+    types = _common_keys([row.get("by_type") or {} for pair in pairs for row in pair])
     out = {}
     for q in types:
         d = np.array([a["by_type"][q] - b["by_type"][q] for a, b in pairs])
@@ -191,11 +192,7 @@ def paired_table(vs: dict[str, dict[str, Any]]) -> str:
     rows = {name: v["paired"] for name, v in vs.items() if v.get("paired")}
     if not rows:
         return ""
-    types = [
-        q
-        for q in next(iter(rows.values()))["final_by_type"]
-        if all(q in p["final_by_type"] for p in rows.values())
-    ]
+    types = _common_keys([p["final_by_type"] for p in rows.values()])
 
     def pts(x: float) -> str:
         return f"{100 * x:+.1f}"
