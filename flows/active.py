@@ -25,7 +25,12 @@ from prefect.cache_policies import NO_CACHE
 
 from vit.active.config import ActiveConfig
 from vit.active.curves import paired_table, run_key, write_plot_data, write_report
-from vit.active.experiment import run_experiment, runs_in_report, runs_on_disk
+from vit.active.experiment import (
+    run_experiment,
+    runs_in_report,
+    runs_on_disk,
+    split_by_eval_set,
+)
 from vit.active.loop import run_loop
 from vit.config import build, load_params
 from vit.evaluate.run import object_counts
@@ -116,16 +121,16 @@ def write_experiment_report(
 ) -> dict[str, Any]:
     """The experiment's metrics JSON, per-strategy CSVs and PNG, where `al_experiment` says.
     Runs of `names` x `seeds` (default: the experiment's) that the earlier report records
-    and `runs` lacks stay in it, listed as `kept_from_report`; `fresh` drops them."""
+    and `runs` lacks stay in it, listed as `kept_from_report` (or, scored on other items
+    than `runs`, under `other_eval_set`); `fresh` drops them."""
     names = list(names or exp["strategies"])
     seeds = list(seeds or exp["seeds"])
     earlier = {} if fresh else runs_in_report(exp["metrics_path"] or "", names, seeds)
-    kept = {k: v for k, v in earlier.items() if k not in runs}
+    kept, other = split_by_eval_set({k: v for k, v in earlier.items() if k not in runs}, runs)
     if not runs and not kept:
         raise ValueError(f"no runs of {names} x seeds {seeds} on disk or in the report")
-    return write_report(
-        {**kept, **runs}, exp["metrics_path"], f"{exp['out']}/plots", exp["png"], sorted(kept)
-    )
+    out = exp["metrics_path"], f"{exp['out']}/plots", exp["png"]
+    return write_report({**kept, **runs}, *out, sorted(kept), other)
 
 
 @flow(name="active-learning-experiment", log_prints=True)

@@ -105,6 +105,7 @@ def al_report(args: argparse.Namespace, overrides: dict) -> int:
     except ValueError as err:
         raise SystemExit(f"{err} (runs are read from {exp['out']})") from err
     summary = {"runs": sorted(runs), "kept_from_report": rep.get("kept_from_report", [])}
+    summary["other_eval_set"] = sorted(rep.get("other_eval_set", {}))
     _print({**summary, **{k: rep[k] for k in ("final", "vs_random")}})
     print(paired_table(rep["vs_random"]))
     return 0

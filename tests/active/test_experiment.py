@@ -9,7 +9,13 @@ import pytest
 
 from tests.active._cfg import al_rows as rows
 from vit.active.config import ActiveConfig
-from vit.active.experiment import run_experiment, runs_in_report, runs_on_disk, variant_config
+from vit.active.experiment import (
+    run_experiment,
+    runs_in_report,
+    runs_on_disk,
+    split_by_eval_set,
+    variant_config,
+)
 
 
 def test_variants_run_a_configured_strategy_under_their_name(tmp_path):
@@ -81,3 +87,27 @@ def test_runs_in_report_reads_the_asked_runs_back_in_round_order(tmp_path):
     assert list(got) == ["random/seed-0"]
     assert [r["round"] for r in got["random/seed-0"]] == [0, 1]
     assert runs_in_report(tmp_path / "missing.json", ["random"], [0]) == {}
+
+
+def test_split_by_eval_set_keeps_runs_scored_on_other_items_apart():
+    def run(eval_set, splits=("test",)):
+        return [{"round": k, "eval_set": eval_set, "splits": list(splits)} for k in (0, 1)]
+
+    on_disk = {"random/seed-0": run("new")}
+    kept = {"badge/seed-0": run("new"), "badge/seed-1": run("old"), "random/seed-2": run(None)}
+    kept["hybrid/seed-0"] = run("new", ("test", "val"))
+    kept["mixed/seed-0"] = [*run("new")[:1], *run("old")[1:]]
+    same, other = split_by_eval_set(kept, on_disk)
+    assert list(same) == ["badge/seed-0"]
+    assert sorted(other) == ["badge/seed-1", "hybrid/seed-0", "mixed/seed-0", "random/seed-2"]
+    # Nothing on disk: the items most kept rows were scored on are the current ones.
+    same, other = split_by_eval_set({k: kept[k] for k in ("badge/seed-1", "random/seed-2")}, {})
+    assert len(same) == 1 and len(other) == 1
+    assert split_by_eval_set({}, {}) == ({}, {})
+
+
+def test_runs_in_report_reads_back_the_runs_set_aside(tmp_path):
+    rows = {"round-0": {"round": 0, "accuracy": 0.3, "eval_set": "old"}}
+    path = tmp_path / "al.json"
+    path.write_text(json.dumps({"runs": {}, "other_eval_set": {"random/seed-0": rows}}))
+    assert runs_in_report(path, ["random"], [0]) == {"random/seed-0": [rows["round-0"]]}

@@ -136,7 +136,21 @@ def test_other_eval_splits_rescore_finished_rounds_and_keep_their_models(
     )
     third = run_loop(replace(cfg, eval_splits=["test", "val"]), synth_params(tmp_path))
     assert third[1]["by_objects"] == again[1]["by_objects"] and again[1]["by_objects"]
-    with pytest.raises(ValueError, match="different held-out splits"):
+    with pytest.raises(ValueError, match="different held-out items"):
         report_of({"random/seed-0": first[:1] + again[1:]})
+    # Other items on the same splits (the probe questions changed since it was scored, or
+    # a report from before reports had `eval_set`): scored again, still training nothing.
+    assert again[1]["eval_set"] == third[1]["eval_set"] is not None
+    for stamp in ("another-item-set", None):
+        report = json.loads(path.read_text())
+        report["eval_set"] = stamp
+        path.write_text(json.dumps(report))
+        fourth = run_loop(replace(cfg, eval_splits=["test", "val"]), synth_params(tmp_path))
+        assert fourth[1]["eval_set"] == again[1]["eval_set"]
+        assert json.loads(path.read_text())["eval_set"] == again[1]["eval_set"]
+        assert (out / "round-1" / "model" / "DONE").stat().st_mtime_ns == done[1]
+    stale = {**again[1], "eval_set": "another-item-set"}
+    with pytest.raises(ValueError, match="another-item-set"):
+        report_of({"random/seed-0": [again[0], stale], "hybrid/seed-0": again})
     with pytest.raises(ValueError, match="not train"):
         replace(cfg, eval_splits=["train"])

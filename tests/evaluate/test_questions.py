@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from collections import Counter
 
 import numpy as np
@@ -25,7 +26,7 @@ from vit.records import Annotation, Record
 from vit.sources.digits import QUESTIONS as DIGIT_TRAIN_QUESTIONS
 from vit.sources.digits import digit_record
 from vit.sources.scenes import make_scene
-from vit.synth.backends.grounded import Facts
+from vit.synth.backends.grounded import OPPOSITE_WORD, Facts
 from vit.synth.backends.grounded_qa import conversation
 from vit.synth.backends.grounded_short import short
 from vit.synth.grounding import validate
@@ -190,3 +191,40 @@ def test_detail_set(scenes):
 def test_items_round_trip(items, tmp_path):
     path = save_items(items, tmp_path / "eval" / "items.jsonl")
     assert load_items(path) == items
+
+
+def test_position_balanced_per_axis(items):
+    """Each axis's two answers are equally often right (within one), so a model that
+    prefers one word scores chance on position, not chance plus the set's tilt."""
+    answers = Counter(i.answer for i in items if i.qtype == "position")
+    assert set(answers) == {"left", "right", "above", "below"}
+    assert abs(answers["left"] - answers["right"]) <= 1
+    assert abs(answers["above"] - answers["below"]) <= 1
+
+
+def test_position_balance_changes_only_position_items(scenes, items, monkeypatch):
+    """The swap draws no random numbers: against the set made without it, every other item
+    is the same, and each changed position item is its pair asked the other way round."""
+    from vit.evaluate import questions
+
+    unbalanced_qa = questions.position_qa
+    monkeypatch.setattr(questions, "position_qa", lambda f, balance=None: unbalanced_qa(f))
+    unbalanced = make_eval_set(scenes, seed=0, per_image=4)
+    assert [i.id for i in unbalanced] == [i.id for i in items]
+    flipped = 0
+    for old, new in zip(unbalanced, items, strict=True):
+        if old.qtype != "position" or old == new:
+            assert old == new
+            continue
+        flipped += 1
+        ra, rb = _sides(old.question)
+        assert _sides(new.question) == (rb, ra)
+        assert new.answer == OPPOSITE_WORD[old.answer]
+    assert flipped > 0
+
+
+def _sides(question: str) -> tuple[str, str]:
+    """(A, B) of `Is the A left or right of the B?` (or above or below)."""
+    m = re.fullmatch(r"Is the (.+) (?:left or right of|above or below) the (.+)\?", question)
+    assert m, question
+    return m[1], m[2]

@@ -218,3 +218,16 @@ def test_vit_al_experiment_writes_curves_for_every_strategy_and_seed(
     assert main(["--params", str(params), "al", "report", "--fresh"]) == 0
     fresh = json.loads((tmp_path / "al_experiment.json").read_text())
     assert set(fresh["runs"]) == set(partial["runs"]) - {"random/seed-1"}
+    # A ledger run scored on other held-out items (the probe questions changed since, and
+    # its models are gone, so it cannot be scored again) stays recorded under
+    # `other_eval_set`, in no curve, report after report.
+    for row in ledger["runs"]["random/seed-1"].values():
+        row["eval_set"] = "older-items"
+    (tmp_path / "al_experiment.json").write_text(json.dumps(ledger))
+    for _ in range(2):
+        assert main(["--params", str(params), "al", "report"]) == 0
+        split = json.loads((tmp_path / "al_experiment.json").read_text())
+        assert set(split["runs"]) == set(fresh["runs"]) and "kept_from_report" not in split
+        assert split["other_eval_set"] == {"random/seed-1": ledger["runs"]["random/seed-1"]}
+        assert split["curves"]["random"]["seeds"] == 1
+    assert '"other_eval_set": [\n    "random/seed-1"' in capsys.readouterr().out

@@ -217,24 +217,34 @@ def report(runs: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
     _check_one_test_set(runs)
     cur = curves(runs)
     return {
-        "runs": {key: {f"round-{r['round']}": r for r in rows} for key, rows in runs.items()},
+        "runs": _by_round(runs),
         "curves": cur,
         "final": {name: c["mean"][-1] for name, c in cur.items()},
         "vs_random": versus_random(cur, runs),
     }
 
 
+def _by_round(runs: dict[str, list[dict[str, Any]]]) -> dict[str, dict[str, Any]]:
+    return {key: {f"round-{r['round']}": r for r in rows} for key, rows in runs.items()}
+
+
+def eval_set_of(row: dict[str, Any]) -> tuple[tuple[str, ...], str | None]:
+    """What a row was scored on: its held-out splits and its items' fingerprint (None for
+    rows made before rows carried one)."""
+    return tuple(row.get("splits") or ["test"]), row.get("eval_set")
+
+
 def _check_one_test_set(runs: dict[str, list[dict[str, Any]]]) -> None:
-    """Curves are only comparable on one test set: rows scored on other splits are an error
-    (re-running the experiment with the current `eval_splits` re-scores them)."""
-    seen: dict[tuple[str, ...], str] = {}
+    """Curves are only comparable on one test set: rows scored on other splits or other
+    items are an error (re-running the experiment re-scores the kept models)."""
+    seen: dict[tuple, str] = {}
     for key, rows in runs.items():
         for r in rows:
-            seen.setdefault(tuple(r.get("splits") or ["test"]), f"{key} round {r['round']}")
+            seen.setdefault(eval_set_of(r), f"{key} round {r['round']}")
     if len(seen) > 1:
-        where = "; ".join(f"{where} on {list(s)}" for s, where in seen.items())
+        where = "; ".join(f"{w} on {list(s)} items {e}" for (s, e), w in seen.items())
         raise ValueError(
-            f"runs scored on different held-out splits ({where}): run `vit al experiment` "
+            f"runs scored on different held-out items ({where}): run `vit al experiment` "
             "again with one `eval_splits` to re-score the finished rounds"
         )
 
@@ -245,13 +255,17 @@ def write_report(
     plots_dir: str | Path | None = None,
     png: str | Path | None = None,
     kept: Sequence[str] = (),
+    other: dict[str, list[dict[str, Any]]] | None = None,
 ) -> dict[str, Any]:
     """metrics JSON, one CSV per strategy for `dvc plots` (round, samples, accuracy, min,
     max), and the PNG; returns the report. `kept`: the keys of runs taken from an earlier
-    report rather than from disk, listed in the report as `kept_from_report`."""
+    report rather than from disk, listed in the report as `kept_from_report`. `other`: runs
+    scored on other held-out items, recorded under `other_eval_set` and in no curve."""
     rep = report(runs)
     if kept:
         rep["kept_from_report"] = sorted(kept)
+    if other:
+        rep["other_eval_set"] = _by_round(other)
     if metrics_path:
         write_json(metrics_path, rep)
     if plots_dir:

@@ -17,13 +17,14 @@ stays in it (`runs_in_report`) until a run on disk replaces it.
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from vit.active.config import ActiveConfig
-from vit.active.curves import run_key
+from vit.active.curves import eval_set_of, run_key
 
 RunOne = Callable[[ActiveConfig, str | None, bool], list[dict[str, Any]]]
 
@@ -134,7 +135,9 @@ def runs_in_report(
     path = Path(path)
     if not path.is_file():
         return {}
-    recorded = json.loads(path.read_text()).get("runs", {})
+    rep = json.loads(path.read_text())
+    # Runs set aside as scored on other items stay candidates: they keep their record.
+    recorded = {**rep.get("other_eval_set", {}), **rep.get("runs", {})}
     out = {}
     for strategy in strategies:
         for seed in seeds:
@@ -142,3 +145,20 @@ def runs_in_report(
             if rounds:
                 out[run_key(strategy, seed)] = sorted(rounds.values(), key=lambda r: r["round"])
     return out
+
+
+Runs = dict[str, list[dict[str, Any]]]
+
+
+def split_by_eval_set(kept: Runs, runs: Runs) -> tuple[Runs, Runs]:
+    """`kept` (runs from the earlier report) as (those scored on the items `runs` were, the
+    rest). The rest cannot join the curves (their models are not here to score again), but
+    they stay in the report's `other_eval_set`: a changed eval set does not erase a ledger.
+    With no `runs`, the items most of `kept`'s rows were scored on are the current ones."""
+    rows = [r for rs in (runs or kept).values() for r in rs]
+    sets = Counter(eval_set_of(r) for r in rows)
+    if not sets:
+        return kept, {}
+    current = sets.most_common(1)[0][0]
+    same = {k: v for k, v in kept.items() if all(eval_set_of(r) == current for r in v)}
+    return same, {k: v for k, v in kept.items() if k not in same}

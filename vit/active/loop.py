@@ -31,6 +31,7 @@ synth cache, and a training killed mid-way resumes from its last checkpoint.
 
 from __future__ import annotations
 
+import functools
 import json
 import shutil
 import time
@@ -252,12 +253,22 @@ class Loop:
     def evaluate(self, k: int) -> dict[str, Any]:
         d = self.dir(k)
         done = json.loads((d / "eval.json").read_text()) if (d / "eval.json").exists() else {}
-        # Scored on other splits (the setting changed): score the kept model again, unless
-        # the round is a shared seed round, whose own run does that.
-        stale = not done or done.get("splits", ["test"]) != list(self.cfg.eval_splits)
+        # Scored on other items (other splits, or the probe questions changed): score the
+        # kept model again, unless the round is a shared seed round, whose own run does that.
+        stale = not done or done.get("eval_set") != self.eval_set
         if stale and not (done and self.skip(k)):
             done = self.score_model(self.model(k), d / "eval", d / "eval.json")
         return {"overall": done["overall"]}
+
+    @functools.cached_property
+    def eval_set(self) -> str:
+        """The fingerprint of the held-out items every round is scored on."""
+        from vit.evaluate.questions import items_fingerprint
+        from vit.evaluate.run import held_out_items
+
+        c = self.cfg
+        items = held_out_items(self.ds, c.eval_splits, c.eval_per_image, c.eval_limit or None)
+        return items_fingerprint(items)
 
     def score_model(
         self, model: str | Path, out: Path, metrics_path: Path | None = None
@@ -340,6 +351,7 @@ class Loop:
             "by_type": {t: v.get("tuned") for t, v in report["by_type"].items()},
             "by_objects": self.crowding(report, d),
             "splits": report.get("splits", ["test"]),
+            "eval_set": report.get("eval_set"),
             "train_loss": done.get("train_loss"),
             "steps": done.get("global_step"),
         }

@@ -21,8 +21,10 @@ from vit.evaluate.metrics import (
 )
 from vit.evaluate.questions import (
     ANSWER_FORMAT,
+    EvalItem,
     asked,
     boxed,
+    items_fingerprint,
     make_eval_set,
     save_items,
     type_counts,
@@ -41,6 +43,13 @@ from vit.records import Dataset, Record
 def _split(ds: Dataset, *names: str) -> list:
     """Records of the named splits (in dataset order)."""
     return [r for r in ds if r.split in names]
+
+
+def held_out_items(
+    ds: Dataset, splits: Sequence[str], per_image: int = 4, limit: int | None = None, seed: int = 0
+) -> list[EvalItem]:
+    """The probe items `evaluate_model` asks on `splits` of `ds` (deterministic)."""
+    return make_eval_set(_split(ds, *splits), seed=seed, per_image=per_image)[:limit]
 
 
 def object_counts(records: Iterable[Record]) -> dict[str, int]:
@@ -99,7 +108,7 @@ def evaluate_model(
     ds, out = Dataset.open(data), Path(out)
     splits = [split] if isinstance(split, str) else list(split)
     held_out = _split(ds, *splits)
-    items = make_eval_set(held_out, seed=seed, per_image=per_image)[:limit]
+    items = held_out_items(ds, splits, per_image, limit, seed)
     if not items:
         raise ValueError(f"{data}: no evaluable records in split {split!r}")
     train_items = make_eval_set(_split(ds, "train"), seed=seed + 1, per_image=per_image)
@@ -113,6 +122,7 @@ def evaluate_model(
     preds: list[str] = []
     report = evaluate(ask, items, baselines, ds.image_root, preds, answer_format)
     report["splits"] = splits
+    report["eval_set"] = items_fingerprint(items)
     report["item_types"] = type_counts(items)
     report["by_objects"] = accuracy_by_crowding(items, preds, object_counts(held_out))
     report["attribute_errors"] = attribute_errors(items, preds, scene_values(held_out))

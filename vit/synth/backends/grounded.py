@@ -99,6 +99,9 @@ SIDE_WORD = {
     "above": "above",
     "below": "below",
 }
+# The one-word answers' opposites: `a rel b` holds strictly exactly when `b OPPOSITE[rel] a`
+# does (relation_holds), so a pair asked the other way round has the opposite answer.
+OPPOSITE_WORD = {SIDE_WORD[rel]: SIDE_WORD[inv] for rel, inv in OPPOSITE.items()}
 
 
 def named_for(f: Facts, attr: str) -> list[tuple[Annotation, str]]:
@@ -126,14 +129,21 @@ def ask_attribute(f: Facts, attr: str, templates) -> tuple[str, str] | None:
 
 
 def ask_side(
-    f: Facts, templates_by_axis: dict, answer: Callable[[str, str, str], str] | None = None
+    f: Facts,
+    templates_by_axis: dict,
+    answer: Callable[[str, str, str], str] | None = None,
+    flip: Callable[[str], bool] | None = None,
 ) -> tuple[str, str] | None:
     """`Is the {ra} left or right of the {rb}?` -> `left`, over strict relations only;
-    `answer(ra, rel, rb)` writes a sentence instead of the one word."""
+    `answer(ra, rel, rb)` writes a sentence instead of the one word. `flip(word)` true asks
+    the pair the other way round (`b` first, the opposite word): the eval set uses it to
+    balance each axis's answers, and it draws no random numbers."""
     pairs = f.strict_pairs()
     if not pairs:
         return None
     a, rel, b = f.pick(pairs)
+    if flip is not None and flip(SIDE_WORD[rel]):
+        a, rel, b = b, OPPOSITE[rel], a
     axis = "x" if rel in ("to the left of", "to the right of") else "y"
     ra, rb = f.ref(a), f.ref(b)
     reply = answer(ra, rel, rb) if answer else SIDE_WORD[rel]
