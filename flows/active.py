@@ -31,7 +31,7 @@ from vit.active.experiment import (
     runs_on_disk,
     split_by_eval_set,
 )
-from vit.active.loop import run_loop
+from vit.active.loop import eval_set_for, run_loop
 from vit.config import build, load_params
 from vit.evaluate.run import object_counts
 from vit.records import Dataset
@@ -115,22 +115,34 @@ def active_learning(
 def write_experiment_report(
     exp: dict[str, Any],
     runs: dict[str, list[dict]],
+    current: tuple[tuple[str, ...], str],
     names: Sequence[str] = (),
     seeds: Sequence[int] = (),
     fresh: bool = False,
 ) -> dict[str, Any]:
     """The experiment's metrics JSON, per-strategy CSVs and PNG, where `al_experiment` says.
     Runs of `names` x `seeds` (default: the experiment's) that the earlier report records
-    and `runs` lacks stay in it, listed as `kept_from_report` (or, scored on other items
-    than `runs`, under `other_eval_set`); `fresh` drops them."""
+    and `runs` lacks stay in it, listed as `kept_from_report`; `fresh` drops them. Runs not
+    scored on `current` (splits, items' fingerprint: `loop.eval_set_for`) join no curve:
+    they are recorded under `other_eval_set`, and those on disk are named in a warning."""
     names = list(names or exp["strategies"])
     seeds = list(seeds or exp["seeds"])
     earlier = {} if fresh else runs_in_report(exp["metrics_path"] or "", names, seeds)
-    kept, other = split_by_eval_set({k: v for k, v in earlier.items() if k not in runs}, runs)
-    if not runs and not kept:
-        raise ValueError(f"no runs of {names} x seeds {seeds} on disk or in the report")
+    every = {**{k: v for k, v in earlier.items() if k not in runs}, **runs}
+    same, other = split_by_eval_set(every, current)
+    if stale := sorted(k for k in other if k in runs):
+        print(
+            f"warning: {', '.join(stale)} were scored on other held-out items and join no "
+            "curve; `vit al experiment --strategies S --seeds N` scores their kept models again"
+        )
+    if not same:
+        raise ValueError(
+            f"no runs of {names} x seeds {seeds} scored on today's held-out items "
+            f"({list(current[0])}, {current[1]}) on disk or in the report"
+        )
+    kept = sorted(k for k in same if k not in runs)
     out = exp["metrics_path"], f"{exp['out']}/plots", exp["png"]
-    return write_report({**kept, **runs}, *out, sorted(kept), other)
+    return write_report(same, *out, kept, other)
 
 
 @flow(name="active-learning-experiment", log_prints=True)
@@ -156,10 +168,13 @@ def active_learning_experiment(
     names = list(dict.fromkeys([*exp["strategies"], *strategies]))
     every_seed = sorted({*map(int, exp["seeds"]), *seeds})
     n_objects = object_counts(Dataset.open(cfg.data))  # read once, not at every report
+    # Only rounds scored on today's items join a curve: a report written while other runs
+    # on disk still carry older scores sets those aside instead of failing the experiment.
+    current = eval_set_for(cfg)
 
     def report(runs: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
         known = runs_on_disk(exp["out"], names, every_seed, n_objects)
-        return write_experiment_report(exp, {**known, **runs}, names, every_seed)
+        return write_experiment_report(exp, {**known, **runs}, current, names, every_seed)
 
     runs = run_experiment(
         cfg, None, strategies, seeds, exp["out"], run_one, report, exp["variants"]

@@ -218,6 +218,27 @@ def test_vit_al_experiment_writes_curves_for_every_strategy_and_seed(
     assert main(["--params", str(params), "al", "report", "--fresh"]) == 0
     fresh = json.loads((tmp_path / "al_experiment.json").read_text())
     assert set(fresh["runs"]) == set(partial["runs"]) - {"random/seed-1"}
+    # A run on disk scored on other held-out items (made before the probe questions
+    # changed) joins no curve and is named; running it again scores its kept models anew,
+    # training nothing.
+    round_1 = tmp_path / "exp" / "seed-0" / "div" / "round-1"
+    done = (round_1 / "model" / "DONE").stat().st_mtime_ns
+    for name in ("eval.json", "summary.json"):
+        report = json.loads((round_1 / name).read_text())
+        (round_1 / name).write_text(json.dumps({**report, "eval_set": "older-items"}))
+    capsys.readouterr()
+    assert main(["--params", str(params), "al", "report", "--fresh"]) == 0
+    assert "warning: div/seed-0 were scored on other held-out items" in capsys.readouterr().out
+    aside = json.loads((tmp_path / "al_experiment.json").read_text())
+    assert set(aside["runs"]) == set(fresh["runs"]) - {"div/seed-0"}
+    assert list(aside["other_eval_set"]) == ["div/seed-0"]
+    argv = ["--params", str(params), "al", "experiment", "--strategies", "div", "--seeds", "0"]
+    assert main(argv) == 0
+    assert (round_1 / "model" / "DONE").stat().st_mtime_ns == done
+    assert json.loads((round_1 / "eval.json").read_text())["eval_set"] != "older-items"
+    back = json.loads((tmp_path / "al_experiment.json").read_text())
+    assert set(back["runs"]) == set(fresh["runs"]) and "other_eval_set" not in back
+    assert back["vs_random"] == fresh["vs_random"]
     # A ledger run scored on other held-out items (the probe questions changed since, and
     # its models are gone, so it cannot be scored again) stays recorded under
     # `other_eval_set`, in no curve, report after report.

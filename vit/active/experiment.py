@@ -17,7 +17,6 @@ stays in it (`runs_in_report`) until a run on disk replaces it.
 from __future__ import annotations
 
 import json
-from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -150,15 +149,11 @@ def runs_in_report(
 Runs = dict[str, list[dict[str, Any]]]
 
 
-def split_by_eval_set(kept: Runs, runs: Runs) -> tuple[Runs, Runs]:
-    """`kept` (runs from the earlier report) as (those scored on the items `runs` were, the
-    rest). The rest cannot join the curves (their models are not here to score again), but
-    they stay in the report's `other_eval_set`: a changed eval set does not erase a ledger.
-    With no `runs`, the items most of `kept`'s rows were scored on are the current ones."""
-    rows = [r for rs in (runs or kept).values() for r in rs]
-    sets = Counter(eval_set_of(r) for r in rows)
-    if not sets:
-        return kept, {}
-    current = sets.most_common(1)[0][0]
-    same = {k: v for k, v in kept.items() if all(eval_set_of(r) == current for r in v)}
-    return same, {k: v for k, v in kept.items() if k not in same}
+def split_by_eval_set(runs: Runs, current: tuple[tuple[str, ...], str]) -> tuple[Runs, Runs]:
+    """`runs` as (those every row of which was scored on `current`, the held-out splits and
+    items' fingerprint of today's rounds (`loop.eval_set_for`), the rest). The rest joins
+    no curve; a run on disk is scored again by running it again (its models are kept), and
+    one from the ledger whose models are gone stays recorded under `other_eval_set`: a
+    changed eval set does not erase a ledger."""
+    same = {k: v for k, v in runs.items() if all(eval_set_of(r) == current for r in v)}
+    return same, {k: v for k, v in runs.items() if k not in same}

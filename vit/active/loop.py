@@ -263,12 +263,7 @@ class Loop:
     @functools.cached_property
     def eval_set(self) -> str:
         """The fingerprint of the held-out items every round is scored on."""
-        from vit.evaluate.questions import items_fingerprint
-        from vit.evaluate.run import held_out_items
-
-        c = self.cfg
-        items = held_out_items(self.ds, c.eval_splits, c.eval_per_image, c.eval_limit or None)
-        return items_fingerprint(items)
+        return eval_set_for(self.cfg, self.ds)[1]
 
     def score_model(
         self, model: str | Path, out: Path, metrics_path: Path | None = None
@@ -368,6 +363,17 @@ class Loop:
             row["seconds"] = {**seconds, **old.get("seconds", {})}
             write_json(d / "summary.json", row)
         return row
+
+
+def eval_set_for(cfg: ActiveConfig, ds: Dataset | None = None) -> tuple[tuple[str, ...], str]:
+    """(held-out splits, items' fingerprint) that `cfg`'s rounds are scored on today: what a
+    row's `curves.eval_set_of` must equal to join a curve."""
+    from vit.evaluate.questions import items_fingerprint
+    from vit.evaluate.run import held_out_items
+
+    ds = ds or Dataset.open(cfg.data)
+    items = held_out_items(ds, cfg.eval_splits, cfg.eval_per_image, cfg.eval_limit or None)
+    return tuple(cfg.eval_splits), items_fingerprint(items)
 
 
 def _direct(name: str, fn: Callable[[int], Any], k: int) -> Any:
