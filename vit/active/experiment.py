@@ -26,6 +26,7 @@ from vit.active.config import ActiveConfig
 from vit.active.curves import eval_set_of, run_key
 
 RunOne = Callable[[ActiveConfig, str | None, bool], list[dict[str, Any]]]
+Runs = dict[str, list[dict[str, Any]]]  # run key (`strategy/seed-S`) -> its rows
 
 
 def run_experiment(
@@ -144,9 +145,6 @@ def runs_in_report(
             if rounds:
                 out[run_key(strategy, seed)] = sorted(rounds.values(), key=lambda r: r["round"])
     return out
-
-
-Runs = dict[str, list[dict[str, Any]]]
 
 
 def split_by_eval_set(runs: Runs, current: tuple[tuple[str, ...], str]) -> tuple[Runs, Runs]:
