@@ -31,7 +31,8 @@ from vit.active.experiment import (
     runs_on_disk,
     split_by_eval_set,
 )
-from vit.active.loop import eval_set_for, run_loop
+from vit.active.loop import run_loop
+from vit.active.rows import eval_set_for
 from vit.config import build, load_params
 from vit.evaluate.run import object_counts
 from vit.records import Dataset
@@ -123,7 +124,7 @@ def write_experiment_report(
     """The experiment's metrics JSON, per-strategy CSVs and PNG, where `al_experiment` says.
     Runs of `names` x `seeds` (default: the experiment's) that the earlier report records
     and `runs` lacks stay in it, listed as `kept_from_report`; `fresh` drops them. Runs not
-    scored on `current` (splits, items' fingerprint: `loop.eval_set_for`) join no curve:
+    scored on `current` (splits, items' fingerprint: `rows.eval_set_for`) join no curve:
     they are recorded under `other_eval_set`, and those on disk are named in a warning."""
     names = list(names or exp["strategies"])
     seeds = list(seeds or exp["seeds"])
@@ -167,10 +168,11 @@ def active_learning_experiment(
     # processes) stay in the report: a run of a few must not drop the rest from it.
     names = list(dict.fromkeys([*exp["strategies"], *strategies]))
     every_seed = sorted({*map(int, exp["seeds"]), *seeds})
-    n_objects = object_counts(Dataset.open(cfg.data))  # read once, not at every report
+    ds = Dataset.open(cfg.data)
+    n_objects = object_counts(ds)  # read once, not at every report
     # Only rounds scored on today's items join a curve: a report written while other runs
     # on disk still carry older scores sets those aside instead of failing the experiment.
-    current = eval_set_for(cfg)
+    current = eval_set_for(cfg, ds)
 
     def report(runs: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
         known = runs_on_disk(exp["out"], names, every_seed, n_objects)

@@ -91,7 +91,7 @@ def al_report(args: argparse.Namespace, overrides: dict) -> int:
     from flows.active import load_config, write_experiment_report
     from vit.active.curves import paired_table
     from vit.active.experiment import runs_on_disk
-    from vit.active.loop import eval_set_for
+    from vit.active.rows import eval_set_for
     from vit.evaluate.run import object_counts
     from vit.records import Dataset
 
@@ -100,9 +100,10 @@ def al_report(args: argparse.Namespace, overrides: dict) -> int:
     seeds = [int(s) for s in (args.seeds if args.seeds is not None else exp["seeds"])]
     # Rounds evaluated before rows had `by_objects` get it from their predictions, whatever
     # held-out splits they were scored on.
-    runs = runs_on_disk(exp["out"], strategies, seeds, object_counts(Dataset.open(cfg.data)))
+    ds = Dataset.open(cfg.data)
+    runs = runs_on_disk(exp["out"], strategies, seeds, object_counts(ds))
     try:
-        current = eval_set_for(cfg)
+        current = eval_set_for(cfg, ds)
         rep = write_experiment_report(exp, runs, current, strategies, seeds, fresh=args.fresh)
     except ValueError as err:
         raise SystemExit(f"{err} (runs are read from {exp['out']})") from err

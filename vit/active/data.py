@@ -25,6 +25,8 @@ from typing import Any
 from vit.records import Dataset, Record, atomic_write_text, write_dataset, write_json
 
 SELECTED = "selected.jsonl"
+DONE = "DONE"  # model/DONE: the round's training finished (its summary)
+TYPES_FILE, FOCUS_FILE = "types.json", "focus.json"
 VARIANT_STRIDE = 1000
 
 

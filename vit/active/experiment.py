@@ -149,7 +149,7 @@ def runs_in_report(
 
 def split_by_eval_set(runs: Runs, current: tuple[tuple[str, ...], str]) -> tuple[Runs, Runs]:
     """`runs` as (those every row of which was scored on `current`, the held-out splits and
-    items' fingerprint of today's rounds (`loop.eval_set_for`), the rest). The rest joins
+    items' fingerprint of today's rounds (`rows.eval_set_for`), the rest). The rest joins
     no curve; a run on disk is scored again by running it again (its models are kept), and
     one from the ledger whose models are gone stays recorded under `other_eval_set`: a
     changed eval set does not erase a ledger."""

@@ -44,12 +44,12 @@ import numpy as np
 
 from vit.active import data as al_data
 from vit.active.config import ActiveConfig
+from vit.active.rows import eval_set_for, round_row
 from vit.active.strategies import Context, Pick, Scores, get_strategy
 from vit.records import Dataset, Record, atomic_write_text, write_dataset, write_json
 
 PHASES = ("score", "select", "synth", "review", "train", "evaluate", "hard")
-DONE = "DONE"
-TYPES_FILE, FOCUS_FILE = "types.json", "focus.json"
+DONE, TYPES_FILE, FOCUS_FILE = al_data.DONE, al_data.TYPES_FILE, al_data.FOCUS_FILE
 # Fields that do not change what a round computes: changing them keeps finished rounds.
 NOT_FINGERPRINTED = ("rounds", "out", "metrics_path", "cache_root", "device", "review_dataset")
 NOT_FINGERPRINTED += ("name", "eval_splits")  # eval_splits: rounds are re-scored, not redone
@@ -315,66 +315,6 @@ class Loop:
         atomic_write_text(d / "hard.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
         return {"images": len(hard), "records": len(extras)}
 
-    # --- the round's row ------------------------------------------------------------------
-
-    def crowding(self, report: dict[str, Any], d: Path) -> dict[str, float]:
-        """Accuracy by scene crowding: the report's, or (a report from before it had one)
-        read back from the round's predictions."""
-        if report.get("by_objects"):
-            return {b: v["accuracy"] for b, v in report["by_objects"].items()}
-        preds = d / "eval" / "predictions.jsonl"
-        if not preds.exists():
-            return {}
-        from vit.evaluate.report import crowding_from_predictions
-        from vit.evaluate.run import object_counts
-
-        return crowding_from_predictions(preds, object_counts(self.records.values()))
-
-    def summary(self, k: int, seconds: dict[str, float]) -> dict[str, Any]:
-        d = self.dir(k)
-        report = json.loads((d / "eval.json").read_text())
-        train = list(Dataset.open(d / "train"))
-        done = json.loads((d / "model" / DONE).read_text())
-        row = {
-            "round": k,
-            "strategy": self.cfg.strategy if k else "seed",
-            "seed": self.cfg.seed,
-            "selected": len(al_data.read_selection(d)),
-            **al_data.count_summary(train),
-            "accuracy": report["overall"]["tuned"],
-            "majority": report["overall"].get("majority"),
-            "by_type": {t: v.get("tuned") for t, v in report["by_type"].items()},
-            "by_objects": self.crowding(report, d),
-            "splits": report.get("splits", ["test"]),
-            "eval_set": report.get("eval_set"),
-            "train_loss": done.get("train_loss"),
-            "steps": done.get("global_step"),
-        }
-        if (d / FOCUS_FILE).exists():
-            row["focus"] = json.loads((d / FOCUS_FILE).read_text())["shares"]
-        if not self.skip(k):
-            old = (
-                json.loads((d / "summary.json").read_text())
-                if (d / "summary.json").exists()
-                else {}
-            )
-            # The run that did a phase's work keeps its time: a rerun over a finished round
-            # (more rounds, `dvc repro` after a params edit) skips its phases in milliseconds.
-            row["seconds"] = {**seconds, **old.get("seconds", {})}
-            write_json(d / "summary.json", row)
-        return row
-
-
-def eval_set_for(cfg: ActiveConfig, ds: Dataset | None = None) -> tuple[tuple[str, ...], str]:
-    """(held-out splits, items' fingerprint) that `cfg`'s rounds are scored on today: what a
-    row's `curves.eval_set_of` must equal to join a curve."""
-    from vit.evaluate.questions import items_fingerprint
-    from vit.evaluate.run import held_out_items
-
-    ds = ds or Dataset.open(cfg.data)
-    items = held_out_items(ds, cfg.eval_splits, cfg.eval_per_image, cfg.eval_limit or None)
-    return tuple(cfg.eval_splits), items_fingerprint(items)
-
 
 def _direct(name: str, fn: Callable[[int], Any], k: int) -> Any:
     return fn(k)
@@ -408,7 +348,7 @@ def run_loop(
             seconds[phase] = round(time.perf_counter() - t0, 2)
             if after is not None:
                 after(phase, k, result)
-        rows.append(loop.summary(k, seconds))
+        rows.append(round_row(loop, k, seconds))
         if on_round is not None:
             on_round(rows)
     return rows
