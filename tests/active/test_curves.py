@@ -7,7 +7,14 @@ import pytest
 from PIL import Image
 
 from tests.active._cfg import al_rows as rows
-from vit.active.curves import curves, paired_gain, paired_table, plot_curves, versus_random
+from vit.active.curves import (
+    curves,
+    paired_gain,
+    paired_table,
+    plot_curves,
+    seeds_for_clear,
+    versus_random,
+)
 
 
 def test_paired_gain_is_seed_by_seed_with_a_t_interval():
@@ -30,11 +37,24 @@ def test_paired_gain_is_seed_by_seed_with_a_t_interval():
     # mean 0.05, sd 0.01 over 3 seeds: t(0.975, 2) = 4.303 -> half width 0.0248
     assert gain["final_ci95"] == pytest.approx([0.0252, 0.0748], abs=1e-4)
     assert gain["clear"] is True
+    # Two seeds would not do (12.71 x 0.01 / 1.41 = 0.090 > 0.05); these three do.
+    assert gain["seeds_for_clear"] == 3
     tie = paired_gain(runs, "tie")  # +10, -7, +1 points: the interval straddles 0
     assert tie["final"] == pytest.approx(0.0133, abs=1e-4) and tie["clear"] is False
     lonely = paired_gain(runs, "lonely")  # compared at the last round both reached
     assert lonely["by_round"] == pytest.approx([0.0, 0.1]) and "final_ci95" not in lonely
     assert paired_gain(runs, "absent") is None
+
+
+def test_seeds_for_clear_is_where_the_interval_would_leave_zero():
+    # mean 2, sd 1 (points): n = 3 gives 4.303 / 1.732 = 2.48 > 2, n = 4 gives 3.182 / 2 =
+    # 1.59 < 2, so four seeds.
+    assert seeds_for_clear(np.array([1.0, 2.0, 3.0])) == 4
+    # mean 0.2, sd 1.7 (two values 0.2 -+ 1.7 / sqrt 2): n > (1.7 / 0.2)^2 t^2 = 72.25 t^2,
+    # which n = 280 meets (t(0.975, 279) = 1.9685: 279.97) and n = 279 does not.
+    assert seeds_for_clear(0.2 + np.array([-1.0, 1.0]) * 1.7 / np.sqrt(2)) == 280
+    assert seeds_for_clear(np.array([-1.0, 0.5])) is None  # not ahead: no seed count settles it
+    assert seeds_for_clear(np.array([0.001, -0.2, 0.2])) is None  # beyond MAX_SEEDS
 
 
 def test_paired_gain_shows_which_question_types_it_comes_from():
@@ -61,10 +81,11 @@ def test_paired_gain_shows_which_question_types_it_comes_from():
     table = paired_table({"badge": {"paired": paired_gain(runs, "badge")}}).splitlines()
     assert (
         table[0]
-        == "| minus random, points | seeds | final | 95% interval | clear | color | position |"
+        == "| minus random, points | seeds | final | 95% interval | clear | seeds for clear | color"
+        " | position |"
     )
     # +3 points on both seeds: a zero-width interval above 0
-    assert table[2] == "| badge | 2 | +3.0 | [+3.0, +3.0] | True | +0.0 | +11.0 |"
+    assert table[2] == "| badge | 2 | +3.0 | [+3.0, +3.0] | True | 2 | +0.0 | +11.0 |"
     assert paired_table({"badge": {"paired": None}}) == ""
 
 

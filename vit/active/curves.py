@@ -19,7 +19,7 @@ same count per round up to validator drops. The metrics file (`metrics/al.json` 
                               "samples_to_reach_random": x or null, "budget_saved": 0.4,
                               "paired": {seeds, by_round, final, final_by_seed,
                                          final_by_type: {type: {mean, ci95}},
-                                         final_ci95, clear}}}}
+                                         final_ci95, clear, seeds_for_clear}}}}
 """
 
 from __future__ import annotations
@@ -112,7 +112,26 @@ def paired_gain(
         ci = t_interval(final)
         out["final_ci95"] = ci
         out["clear"] = bool(ci[0] > 0)
+        out["seeds_for_clear"] = seeds_for_clear(final)
     return out
+
+
+MAX_SEEDS = 1000
+
+
+def seeds_for_clear(values: np.ndarray) -> int | None:
+    """How many seeds a difference with this mean and spread needs before its 95% t-interval
+    lies above 0: the smallest n with t(0.975, n-1) sd / sqrt(n) < mean. A planning figure
+    (it takes the observed mean and sd as the truth) that says whether more seeds can settle
+    a comparison: None when the mean is not above 0 or needs more than MAX_SEEDS."""
+    from scipy.stats import t
+
+    mean, sd = float(values.mean()), float(values.std(ddof=1))
+    if mean <= 0:
+        return None
+    n = np.arange(2, MAX_SEEDS + 1)
+    ok = np.nonzero(t.ppf(0.975, n - 1) * sd / np.sqrt(n) < mean)[0]
+    return int(n[ok[0]]) if len(ok) else None
 
 
 def t_interval(values: np.ndarray) -> list[float]:
@@ -197,7 +216,8 @@ def paired_table(vs: dict[str, dict[str, Any]]) -> str:
     def pts(x: float) -> str:
         return f"{100 * x:+.1f}"
 
-    head = ["minus random, points", "seeds", "final", "95% interval", "clear", *types]
+    head = ["minus random, points", "seeds", "final", "95% interval", "clear", "seeds for clear"]
+    head += types
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for name, p in rows.items():
         ci = p.get("final_ci95")
@@ -207,10 +227,19 @@ def paired_table(vs: dict[str, dict[str, Any]]) -> str:
             pts(p["final"]),
             f"[{pts(ci[0])}, {pts(ci[1])}]" if ci else "",
             str(p.get("clear", "")),
+            _seeds_cell(p),
             *(pts(p["final_by_type"][q]["mean"]) for q in types),
         ]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def _seeds_cell(p: dict[str, Any]) -> str:
+    """`seeds_for_clear` for the table: empty over one seed, "never" when not ahead."""
+    if "final_ci95" not in p:
+        return ""
+    n = p.get("seeds_for_clear")
+    return "never" if n is None else str(n)
 
 
 def report(runs: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
