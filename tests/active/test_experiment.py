@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.active._cfg import al_rows as rows
+from vit.active import data as al_data
 from vit.active.config import ActiveConfig
 from vit.active.experiment import (
     run_experiment,
@@ -107,3 +108,30 @@ def test_runs_in_report_reads_back_the_runs_set_aside(tmp_path):
     path = tmp_path / "al.json"
     path.write_text(json.dumps({"runs": {}, "other_eval_set": {"random/seed-0": rows}}))
     assert runs_in_report(path, ["random"], [0]) == {"random/seed-0": [rows["round-0"]]}
+
+
+def test_runs_on_disk_leaves_out_a_run_another_process_is_still_making(tmp_path):
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    seed = tmp_path / "seed-0" / "seed"
+    _write(seed / "run.json", {"fingerprint": "s"})
+    _write(seed / "round-0" / "summary.json", {"round": 0, "accuracy": 0.2, "samples": 4})
+    run = tmp_path / "seed-0" / "random"
+    _write(run / "run.json", {"seed_run": (seed / "run.json").read_text()})
+    _write(run / "round-1" / "summary.json", {"round": 1, "accuracy": 0.5, "samples": 8})
+    host = socket.gethostname()
+    _write(run / "RUNNING", {"host": host, "pid": os.getpid()})  # a live process
+    assert runs_on_disk(tmp_path, ["random"], [0]) == {}
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)  # fmt: skip
+    # Killed mid-run (its pid gone), or marked on another machine: its finished rounds count.
+    for marker in ({"host": host, "pid": int(gone.stdout)}, {"host": "elsewhere", "pid": 1}):
+        _write(run / "RUNNING", marker)
+        rows_back = runs_on_disk(tmp_path, ["random"], [0])["random/seed-0"]
+        assert [r["round"] for r in rows_back] == [0, 1]
+    with al_data.running(run):
+        assert al_data.is_running(run) and runs_on_disk(tmp_path, ["random"], [0]) == {}
+    assert not (run / "RUNNING").exists() and not al_data.is_running(run)

@@ -27,6 +27,7 @@ def test_killed_after_synthesis_resumes_without_repeating_synthesis_or_training(
     sent: list[tuple[int, int]] = []
 
     def kill_after_synth(phase, k, result):
+        assert (out / "RUNNING").exists()  # marked while the rounds run
         if phase == "synth":
             sent.append((k, result["sent"]))
             if k == 1:
@@ -35,6 +36,7 @@ def test_killed_after_synthesis_resumes_without_repeating_synthesis_or_training(
     with pytest.raises(Killed):
         run_loop(cfg, synth_params(tmp_path), after=kill_after_synth)
     assert sent == [(0, 6), (1, 4)]
+    assert not (out / "RUNNING").exists()  # however the run ends
     done0 = out / "round-0" / "model" / "DONE"
     stamp = done0.stat().st_mtime_ns
     timed = json.loads((out / "round-0" / "summary.json").read_text())["seconds"]

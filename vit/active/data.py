@@ -16,8 +16,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import socket
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -27,7 +30,40 @@ from vit.records import Dataset, Record, atomic_write_text, write_dataset, write
 SELECTED = "selected.jsonl"
 DONE = "DONE"  # model/DONE: the round's training finished (its summary)
 TYPES_FILE, FOCUS_FILE = "types.json", "focus.json"
+RUNNING = "RUNNING"  # OUT/RUNNING: {host, pid} of the process running the loop there
 VARIANT_STRIDE = 1000
+
+
+@contextmanager
+def running(out: Path) -> Iterator[None]:
+    """Marks `out` as being worked on by this process (OUT/RUNNING) until the block ends,
+    however it ends: a report written meanwhile by another process leaves the half-made run
+    out (`is_running`) instead of comparing it at the round it has reached."""
+    out.mkdir(parents=True, exist_ok=True)
+    write_json(out / RUNNING, {"host": socket.gethostname(), "pid": os.getpid()})
+    try:
+        yield
+    finally:
+        (out / RUNNING).unlink(missing_ok=True)
+
+
+def is_running(out: Path) -> bool:
+    """Whether a live process on this machine runs the loop in `out`. A marker left by a
+    killed process (its pid gone), or written on another machine (nothing to check it
+    against), reads as not running: the finished rounds are there to report."""
+    try:
+        info = json.loads((out / RUNNING).read_text())
+    except (OSError, ValueError):
+        return False
+    if info.get("host") != socket.gethostname() or not isinstance(info.get("pid"), int):
+        return False
+    try:
+        os.kill(info["pid"], 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # alive, someone else's
+    return True
 
 
 def write_selection(folder: Path, picks: Iterable[Any], strategy: str) -> list[str]:

@@ -22,6 +22,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from vit.active import data as al_data
 from vit.active.config import ActiveConfig
 from vit.active.curves import eval_set_of, run_key
 
@@ -92,8 +93,9 @@ def runs_on_disk(
 ) -> dict[str, list[dict[str, Any]]]:
     """The rows `run_experiment` returns, read back from the rounds' summary.json files, so
     seeds run as separate processes (one thread each) merge into one report. A strategy
-    folder whose rounds were not made from this seed round (its run.json names another)
-    or that has no finished round is left out. With `n_objects` (test record id -> boxed
+    folder whose rounds were not made from this seed round (its run.json names another),
+    that has no finished round, or that a live process is still running (`OUT/RUNNING`:
+    its half-made curve would be compared at the round it has reached) is left out. With `n_objects` (test record id -> boxed
     objects), a row written before rows had `by_objects` gets it from its predictions."""
     out = Path(out)
     runs: dict[str, list[dict[str, Any]]] = {}
@@ -109,6 +111,8 @@ def runs_on_disk(
             stamp = folder / "run.json"
             if not stamp.exists() or json.loads(stamp.read_text()).get("seed_run") != seed_run:
                 continue
+            if al_data.is_running(folder):
+                continue  # half made by another process: reported when it has finished
             done = [p for p in folder.glob("round-*") if (p / "summary.json").exists()]
             done.sort(key=lambda p: int(p.name.split("-")[1]))
             if done:

@@ -11,6 +11,7 @@ hardest images, `evaluate` on the fixed test split, then `hard`: the training im
 the highest loss under the new model get one more instruction variant (for round k+1).
 
     OUT/run.json                what the rounds were made with; a change clears them
+    OUT/RUNNING                 host and pid of the process running the rounds (while it does)
     OUT/round-K/scores.jsonl    per pool image: uncertainty (loss/entropy/margin), diversity
     OUT/round-K/types.json      with `focus`: probe loss and error per question type
     OUT/round-K/focus.json      with `focus`, K >= 2: the short rounds' question-type shares
@@ -337,7 +338,18 @@ def run_loop(
     call = call or _direct
     loop = Loop(cfg, synth, seed_round)
     loop.prepare()
-    rows = []
+    with al_data.running(loop.out):
+        return _rounds(loop, call, after, on_round, hard_last)
+
+
+def _rounds(
+    loop: Loop,
+    call: Call,
+    after: After | None,
+    on_round: Callable[[list[dict[str, Any]]], None] | None,
+    hard_last: bool,
+) -> list[dict[str, Any]]:
+    cfg, rows = loop.cfg, []
     for k in range(cfg.rounds + 1):
         seconds = {}
         for phase in PHASES:
