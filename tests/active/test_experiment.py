@@ -56,13 +56,20 @@ def _write(path: Path, obj) -> None:
     path.write_text(json.dumps(obj))
 
 
-def test_runs_on_disk_backfills_crowding_from_predictions(tmp_path):
+def _seed_and_random_run(tmp_path: Path) -> Path:
+    """A seed round and one finished round of `random` made from it, as runs_on_disk reads
+    them; returns the random run's folder."""
     seed = tmp_path / "seed-0" / "seed"
     _write(seed / "run.json", {"fingerprint": "s"})
     _write(seed / "round-0" / "summary.json", {"round": 0, "accuracy": 0.2, "samples": 4})
     run = tmp_path / "seed-0" / "random"
     _write(run / "run.json", {"seed_run": (seed / "run.json").read_text()})
     _write(run / "round-1" / "summary.json", {"round": 1, "accuracy": 0.5, "samples": 8})
+    return run
+
+
+def test_runs_on_disk_backfills_crowding_from_predictions(tmp_path):
+    run = _seed_and_random_run(tmp_path)
     preds = [  # r0 has one object, r1 five
         {"id": "r0:color", "record_id": "r0", "image": "a.png", "qtype": "color",
          "question": "?", "answer": "red", "prediction": "red"},
@@ -116,12 +123,7 @@ def test_runs_on_disk_leaves_out_a_run_another_process_is_still_making(tmp_path)
     import subprocess
     import sys
 
-    seed = tmp_path / "seed-0" / "seed"
-    _write(seed / "run.json", {"fingerprint": "s"})
-    _write(seed / "round-0" / "summary.json", {"round": 0, "accuracy": 0.2, "samples": 4})
-    run = tmp_path / "seed-0" / "random"
-    _write(run / "run.json", {"seed_run": (seed / "run.json").read_text()})
-    _write(run / "round-1" / "summary.json", {"round": 1, "accuracy": 0.5, "samples": 8})
+    run = _seed_and_random_run(tmp_path)
     host = socket.gethostname()
     _write(run / "RUNNING", {"host": host, "pid": os.getpid()})  # a live process
     assert runs_on_disk(tmp_path, ["random"], [0]) == {}

@@ -25,6 +25,7 @@ from typing import Any
 from vit.active import data as al_data
 from vit.active.config import ActiveConfig
 from vit.active.curves import eval_set_of, run_key
+from vit.active.rows import crowding_from_round
 
 RunOne = Callable[[ActiveConfig, str | None, bool], list[dict[str, Any]]]
 Runs = dict[str, list[dict[str, Any]]]  # run key (`strategy/seed-S`) -> its rows
@@ -95,8 +96,9 @@ def runs_on_disk(
     seeds run as separate processes (one thread each) merge into one report. A strategy
     folder whose rounds were not made from this seed round (its run.json names another),
     that has no finished round, or that a live process is still running (`OUT/RUNNING`:
-    its half-made curve would be compared at the round it has reached) is left out. With `n_objects` (test record id -> boxed
-    objects), a row written before rows had `by_objects` gets it from its predictions."""
+    its half-made curve would be compared at the round it has reached) is left out. With
+    `n_objects` (test record id -> boxed objects), a row written before rows had
+    `by_objects` gets it from its predictions."""
     out = Path(out)
     runs: dict[str, list[dict[str, Any]]] = {}
     for seed in seeds:
@@ -123,11 +125,10 @@ def runs_on_disk(
 
 def _read_row(round_dir: Path, n_objects: Mapping[str, int] | None) -> dict[str, Any]:
     row = json.loads((round_dir / "summary.json").read_text())
-    preds = round_dir / "eval" / "predictions.jsonl"
-    if not row.get("by_objects") and n_objects and preds.exists():
-        from vit.evaluate.report import crowding_from_predictions
-
-        row["by_objects"] = crowding_from_predictions(preds, n_objects)
+    if not row.get("by_objects") and n_objects:
+        back = crowding_from_round(round_dir, n_objects)
+        if back is not None:
+            row["by_objects"] = back
     return row
 
 

@@ -50,7 +50,6 @@ from vit.active.strategies import Context, Pick, Scores, get_strategy
 from vit.records import Dataset, Record, atomic_write_text, write_dataset, write_json
 
 PHASES = ("score", "select", "synth", "review", "train", "evaluate", "hard")
-DONE, TYPES_FILE, FOCUS_FILE = al_data.DONE, al_data.TYPES_FILE, al_data.FOCUS_FILE
 # Fields that do not change what a round computes: changing them keeps finished rounds.
 NOT_FINGERPRINTED = ("rounds", "out", "metrics_path", "cache_root", "device", "review_dataset")
 NOT_FINGERPRINTED += ("name", "eval_splits")  # eval_splits: rounds are re-scored, not redone
@@ -141,7 +140,7 @@ class Loop:
     def measure_types(self, k: int) -> None:
         """With `focus`, the pool's probe loss and error per question type under round k-1's
         model (`types.json`), written before the scores that mark the phase done."""
-        path = self.dir(k) / TYPES_FILE
+        path = self.dir(k) / al_data.TYPES_FILE
         if self.cfg.focus == "off" or path.exists():
             return
         from vit.active.focus import type_stats
@@ -164,12 +163,14 @@ class Loop:
         d = self.dir(k)
         if self.cfg.focus == "off" or k < 2:
             return None
-        if not (d / FOCUS_FILE).exists():
+        if not (d / al_data.FOCUS_FILE).exists():
             from vit.active.focus import progress_focus
 
-            before, now = (json.loads((self.dir(j) / TYPES_FILE).read_text()) for j in (k - 1, k))
-            write_json(d / FOCUS_FILE, progress_focus(before, now))
-        return json.loads((d / FOCUS_FILE).read_text())["shares"]
+            before, now = (
+                json.loads((self.dir(j) / al_data.TYPES_FILE).read_text()) for j in (k - 1, k)
+            )
+            write_json(d / al_data.FOCUS_FILE, progress_focus(before, now))
+        return json.loads((d / al_data.FOCUS_FILE).read_text())["shares"]
 
     def select(self, k: int) -> dict[str, Any]:
         d = self.dir(k)
@@ -235,7 +236,7 @@ class Loop:
         from vit.train import TrainConfig, train
 
         d = self.dir(k)
-        done = d / "model" / DONE
+        done = d / "model" / al_data.DONE
         if done.exists():
             return json.loads(done.read_text())
         if not (d / "train" / "vitflow.json").exists():

@@ -10,6 +10,7 @@ fingerprint is computed here exactly as `evaluate_model` computes the report's `
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -37,13 +38,20 @@ def crowding(loop: Loop, report: dict[str, Any], d: Path) -> dict[str, float]:
     read back from the round's predictions."""
     if report.get("by_objects"):
         return {b: v["accuracy"] for b, v in report["by_objects"].items()}
-    preds = d / "eval" / "predictions.jsonl"
-    if not preds.exists():
-        return {}
-    from vit.evaluate.report import crowding_from_predictions
     from vit.evaluate.run import object_counts
 
-    return crowding_from_predictions(preds, object_counts(loop.records.values()))
+    return crowding_from_round(d, object_counts(loop.records.values())) or {}
+
+
+def crowding_from_round(d: Path, n_objects: Mapping[str, int]) -> dict[str, float] | None:
+    """{band: accuracy} from round folder `d`'s predictions (None without them): for rounds
+    evaluated before reports carried `by_objects`."""
+    preds = d / "eval" / "predictions.jsonl"
+    if not preds.exists():
+        return None
+    from vit.evaluate.report import crowding_from_predictions
+
+    return crowding_from_predictions(preds, n_objects)
 
 
 def round_row(loop: Loop, k: int, seconds: dict[str, float]) -> dict[str, Any]:
