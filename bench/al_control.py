@@ -30,8 +30,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from vit.active.config import ActiveConfig  # noqa: E402
-from vit.active.data import count_summary  # noqa: E402
-from vit.active.loop import DONE, Loop  # noqa: E402
+from vit.active.data import DONE, count_summary  # noqa: E402
+from vit.active.loop import Loop  # noqa: E402
 from vit.records import Dataset, Record  # noqa: E402
 
 
