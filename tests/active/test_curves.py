@@ -9,6 +9,8 @@ from PIL import Image
 from tests.active._cfg import al_rows as rows
 from vit.active.curves import (
     curves,
+    item_variance,
+    noise_split,
     paired_gain,
     paired_table,
     plot_curves,
@@ -81,11 +83,12 @@ def test_paired_gain_shows_which_question_types_it_comes_from():
     table = paired_table({"badge": {"paired": paired_gain(runs, "badge")}}).splitlines()
     assert (
         table[0]
-        == "| minus random, points | seeds | final | 95% interval | clear | seeds for clear | color"
-        " | position |"
+        == "| minus random, points | seeds | final | 95% interval | clear | seeds for clear"
+        " | sd: items / rest | color | position |"
     )
     # +3 points on both seeds: a zero-width interval above 0
-    assert table[2] == "| badge | 2 | +3.0 | [+3.0, +3.0] | True | 2 | +0.0 | +11.0 |"
+    # (no item records in these rows: no noise split)
+    assert table[2] == "| badge | 2 | +3.0 | [+3.0, +3.0] | True | 2 |  | +0.0 | +11.0 |"
     assert paired_table({"badge": {"paired": None}}) == ""
 
 
@@ -116,3 +119,46 @@ def test_versus_random_compares_a_strategy_with_random_on_its_own_seeds():
     assert paired["gain"] == pytest.approx(0.02)  # against random's seed 0, not the mean 0.6
     assert paired["samples_to_reach_random"] == pytest.approx(400 + 480 * 0.3 / 0.32, abs=0.1)
     assert versus_random(curves(runs))["x"]["gain"] == pytest.approx(-0.08)  # curves only
+
+
+def _answered(right: list[int], eval_set: str = "e1") -> dict:
+    """A final row answering len(right) items, item i right when right[i]."""
+    bits = np.packbits(np.array(right, dtype=bool)).tobytes().hex()
+    return {
+        "accuracy": float(np.mean(right)),
+        "eval_set": eval_set,
+        "item_correct": {"n": len(right), "bits": bits},
+    }
+
+
+def test_noise_split_says_how_much_of_the_spread_is_the_questions_asked():
+    # Seed 0: 10 items, d = +1 on items 0-1, -1 on item 2, else 0: mean 0.1,
+    # var(d, ddof=1) = (2 x 0.81 + 1.21 + 7 x 0.01) / 9 = 0.3222, / 10 items = 0.03222.
+    # Seed 1: d = +1 on item 0 only: var = (0.81 + 9 x 0.01) / 9 = 0.1, / 10 = 0.01.
+    a0, b0 = _answered([1, 1, 0, 0, 1, 0, 0, 0, 0, 0]), _answered([0, 0, 1, 0, 1, 0, 0, 0, 0, 0])
+    a1, b1 = _answered([1, 0, 0, 0, 0, 0, 0, 0, 0, 1]), _answered([0, 0, 0, 0, 0, 0, 0, 0, 0, 1])
+    assert item_variance(a0, b0) == pytest.approx(0.3222 / 10, abs=1e-5)
+    assert item_variance(a1, b1) == pytest.approx(0.01, abs=1e-6)
+    # Finals 0.1 and 0.1 vary 0 between seeds: all of (nothing) is items, the rest is 0.
+    # With a spread of finals [0.0, 0.4] (var 0.08) instead: items 0.02111, rest 0.05889.
+    split = noise_split(np.array([0.0, 0.4]), [(a0, b0), (a1, b1)])
+    assert split["item_sd"] == pytest.approx(0.02111**0.5, abs=1e-4)
+    assert split["run_sd"] == pytest.approx(0.05889**0.5, abs=1e-4)
+    assert split["item_share"] == pytest.approx(0.264, abs=1e-3)
+    assert noise_split(np.array([0.1, 0.1]), [(a0, b0), (a1, b1)])["run_sd"] == 0.0
+    # No item record, other items, or another item count: no split rather than a wrong one.
+    assert noise_split(np.array([0.0, 0.4]), [(a0, b0), (a1, {"accuracy": 0.1})]) == {}
+    assert item_variance(a0, _answered([0, 0, 1, 0, 1, 0, 0, 0, 0, 0], "e2")) is None
+    assert item_variance(a0, _answered([0, 1])) is None
+
+
+def test_paired_gain_carries_the_noise_split_into_the_table():
+    runs = {}
+    for s, (ra, rb) in enumerate([([1, 0, 0, 1], [1, 1, 0, 1]), ([0, 0, 1, 1], [1, 0, 1, 1])]):
+        runs[f"random/seed-{s}"] = [{"round": 0, "samples": 4, **_answered(ra)}]
+        runs[f"badge/seed-{s}"] = [{"round": 0, "samples": 4, **_answered(rb)}]
+    p = paired_gain(runs, "badge")
+    assert p["final_by_seed"] == [0.25, 0.25] and p["run_sd"] == 0.0
+    # Each seed: one item +1 of 4, var = (0.5625 + 3 x 0.0625) / 3 = 0.25, / 4 = 0.0625.
+    assert p["item_sd"] == pytest.approx(0.25)
+    assert "| 25.0 / 0.0 |" in paired_table(versus_random(curves(runs), runs))

@@ -84,6 +84,7 @@ def test_runs_on_disk_backfills_crowding_from_predictions(tmp_path):
     got = runs_on_disk(tmp_path, ["random"], [0], {"r0": 1, "r1": 5})
     assert got["random/seed-0"][1]["by_objects"] == {"1": 1.0, "4-6": 0.5}
     assert "by_objects" not in got["random/seed-0"][0]  # no predictions: nothing invented
+    assert got["random/seed-0"][1]["item_correct"] is None  # not marked right or wrong
     assert "by_objects" not in runs_on_disk(tmp_path, ["random"], [0])["random/seed-0"][1]
 
 

@@ -10,6 +10,7 @@ import pytest
 from tests.active._cfg import synth_params, tiny_cfg
 from vit.active.curves import report as report_of
 from vit.active.loop import run_loop
+from vit.active.rows import unpack_correct
 from vit.evaluate.questions import make_eval_set
 from vit.records import Dataset
 
@@ -131,6 +132,12 @@ def test_other_eval_splits_rescore_finished_rounds_and_keep_their_models(
     }
     assert n[("test", "val")] > n[("test",)]
     assert json.loads((out / "round-1" / "eval.json").read_text())["n_items"] == n[("test", "val")]
+    # Each row carries its answers item by item, rescored with its round: on the new items.
+    for k in (0, 1):
+        assert first[k]["item_correct"]["n"] == n[("test",)]
+        assert again[k]["item_correct"]["n"] == n[("test", "val")]
+        right = unpack_correct(again[k]["item_correct"])
+        assert right.mean() == pytest.approx(again[k]["accuracy"], abs=1e-4)
     # A report from before `by_objects` existed: the row reads it back from the predictions.
     path = out / "round-1" / "eval.json"
     path.write_text(

@@ -16,6 +16,7 @@ from vit.evaluate.questions import (
     QTYPES,
     EvalItem,
     asked,
+    fact_key,
     load_items,
     make_detail_set,
     make_eval_set,
@@ -228,3 +229,48 @@ def _sides(question: str) -> tuple[str, str]:
     m = re.fullmatch(r"Is the (.+) (?:left or right of|above or below) the (.+)\?", question)
     assert m, question
     return m[1], m[2]
+
+
+@pytest.fixture(scope="module")
+def dense(scenes: list[Record]) -> list[EvalItem]:
+    return make_eval_set(scenes, seed=0, per_image=20)
+
+
+def test_a_denser_set_contains_the_standard_one_item_for_item(scenes, dense):
+    # Past one item per type, more items come from their own random stream: the first pass
+    # is exactly what a standard set asks, so a dense score contains the standard one.
+    standard = make_eval_set(scenes, seed=0, per_image=6)
+    assert [i for i in dense if i.id.count(":") == 1] == standard
+    assert len(dense) > 2.5 * len(standard)
+    assert len({i.id for i in dense}) == len(dense)
+    assert make_eval_set(scenes, seed=0, per_image=20) == dense
+    # At most six per scene asks nothing past the first pass.
+    assert all(i.id.count(":") == 1 for i in make_eval_set(scenes, seed=0, per_image=6))
+
+
+def test_a_denser_set_asks_each_fact_once_and_grounded(scenes, dense):
+    anns = _annotations(scenes)
+    per_scene = Counter((i.record_id, fact_key(i)) for i in dense)
+    assert max(per_scene.values()) == 1  # no fact counted twice, whatever its template
+    assert set(type_counts(dense)) == set(QTYPES) - {"digit"}
+    for item in dense:
+        q, a = _validator_turn(item)
+        assert validate([(q, a)], anns[item.record_id]).keep, item
+    more = [i for i in dense if i.id.count(":") == 2]
+    yes_no = Counter(i.answer for i in more if i.qtype == "existence")
+    assert abs(yes_no["yes"] - yes_no["no"]) <= 1
+    sides = Counter(i.answer for i in more if i.qtype == "position")
+    assert abs(sides["left"] - sides["right"]) <= 1 and abs(sides["above"] - sides["below"]) <= 1
+
+
+def test_fact_key_ignores_the_template_and_the_order_of_a_pair():
+    def item(qtype: str, q: str) -> EvalItem:
+        return EvalItem("s:1", "s", "s.png", qtype, q, "x")
+
+    assert fact_key(item("count", "How many circles appear in this image?")) == fact_key(
+        item("count", "What is the number of circles shown here?")
+    )
+    a = item("position", "Is the red circle left or right of the star?")
+    assert fact_key(a) == fact_key(item("position", "Is the star left or right of the red circle?"))
+    assert fact_key(a) != fact_key(item("position", "Is the red circle above or below the star?"))
+    assert fact_key(item("count", "How many small stars?")) == ("count", ("small", "star"))

@@ -19,7 +19,8 @@ same count per round up to validator drops. The metrics file (`metrics/al.json` 
                               "samples_to_reach_random": x or null, "budget_saved": 0.4,
                               "paired": {seeds, by_round, final, final_by_seed,
                                          final_by_type: {type: {mean, ci95}},
-                                         final_ci95, clear, seeds_for_clear}}}}
+                                         final_ci95, clear, seeds_for_clear,
+                                         item_sd, run_sd, item_share}}}}
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from vit.active.rows import unpack_correct
 from vit.records import write_json
 
 
@@ -113,7 +115,38 @@ def paired_gain(
         out["final_ci95"] = ci
         out["clear"] = bool(ci[0] > 0)
         out["seeds_for_clear"] = seeds_for_clear(final)
+        out.update(noise_split(final, [(a[n - 1], b[n - 1]) for _, a, b in pairs]))
     return out
+
+
+def item_variance(a: dict[str, Any], b: dict[str, Any]) -> float | None:
+    """The variance that the choice of questions puts into one seed's difference a - b:
+    var(d_i) / n over the items both rows answered (d_i = right in a - right in b, from
+    their `item_correct`), as if the n items were drawn again from the same kind of scenes.
+    None when a row has no item record or they were scored on different items."""
+    ca, cb = a.get("item_correct"), b.get("item_correct")
+    if not ca or not cb or ca["n"] != cb["n"] or a.get("eval_set") != b.get("eval_set"):
+        return None
+    d = unpack_correct(ca).astype(float) - unpack_correct(cb).astype(float)
+    return float(d.var(ddof=1) / len(d))
+
+
+def noise_split(
+    final: np.ndarray, pairs: Sequence[tuple[dict[str, Any], dict[str, Any]]]
+) -> dict[str, Any]:
+    """Where the seed-to-seed spread of the final differences comes from: `item_sd`, the
+    part that which questions were asked explains (mean `item_variance` over seeds), and
+    `run_sd`, the rest (which images, training order, the probes' draws). More seeds shrink
+    both; a larger eval set shrinks only the first. {} when a pair has no item record."""
+    item = [item_variance(a, b) for a, b in pairs]
+    if any(v is None for v in item):
+        return {}
+    total, item_var = float(final.var(ddof=1)), float(np.mean(item))
+    return {
+        "item_sd": round(item_var**0.5, 4),
+        "run_sd": round(max(0.0, total - item_var) ** 0.5, 4),
+        "item_share": round(min(1.0, item_var / total), 3) if total > 0 else None,
+    }
 
 
 MAX_SEEDS = 1000
@@ -217,7 +250,7 @@ def paired_table(vs: dict[str, dict[str, Any]]) -> str:
         return f"{100 * x:+.1f}"
 
     head = ["minus random, points", "seeds", "final", "95% interval", "clear", "seeds for clear"]
-    head += types
+    head += ["sd: items / rest", *types]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for name, p in rows.items():
         ci = p.get("final_ci95")
@@ -228,6 +261,7 @@ def paired_table(vs: dict[str, dict[str, Any]]) -> str:
             f"[{pts(ci[0])}, {pts(ci[1])}]" if ci else "",
             str(p.get("clear", "")),
             _seeds_cell(p),
+            _noise_cell(p),
             *(pts(p["final_by_type"][q]["mean"]) for q in types),
         ]
         lines.append("| " + " | ".join(cells) + " |")
@@ -240,6 +274,13 @@ def _seeds_cell(p: dict[str, Any]) -> str:
         return ""
     n = p.get("seeds_for_clear")
     return "never" if n is None else str(n)
+
+
+def _noise_cell(p: dict[str, Any]) -> str:
+    """`item_sd / run_sd` in points (`noise_split`), empty without item records."""
+    if "item_sd" not in p:
+        return ""
+    return f"{100 * p['item_sd']:.1f} / {100 * p['run_sd']:.1f}"
 
 
 def report(runs: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:

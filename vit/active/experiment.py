@@ -25,7 +25,7 @@ from typing import Any
 from vit.active import data as al_data
 from vit.active.config import ActiveConfig
 from vit.active.curves import eval_set_of, run_key
-from vit.active.rows import crowding_from_round
+from vit.active.rows import crowding_from_round, item_correct
 
 RunOne = Callable[[ActiveConfig, str | None, bool], list[dict[str, Any]]]
 Runs = dict[str, list[dict[str, Any]]]  # run key (`strategy/seed-S`) -> its rows
@@ -125,6 +125,8 @@ def runs_on_disk(
 
 def _read_row(round_dir: Path, n_objects: Mapping[str, int] | None) -> dict[str, Any]:
     row = json.loads((round_dir / "summary.json").read_text())
+    if "item_correct" not in row:  # rows written before they carried it
+        row["item_correct"] = item_correct(round_dir)
     if not row.get("by_objects") and n_objects:
         back = crowding_from_round(round_dir, n_objects)
         if back is not None:

@@ -14,6 +14,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from vit.active import data as al_data
 from vit.active.config import ActiveConfig
 from vit.records import Dataset, write_json
@@ -54,6 +56,28 @@ def crowding_from_round(d: Path, n_objects: Mapping[str, int]) -> dict[str, floa
     return crowding_from_predictions(preds, n_objects)
 
 
+def item_correct(d: Path) -> dict[str, Any] | None:
+    """Round folder `d`'s answers item by item, in the eval set's order, packed as
+    {"n": items, "bits": hex} (bit i set: item i answered right); None without marked
+    predictions.
+    Two runs scored on the same items pair item by item (`curves.item_variance`): that is
+    how much of a seed's difference is which questions were asked."""
+    preds = d / "eval" / "predictions.jsonl"
+    if not preds.exists():
+        return None
+    rows = [json.loads(line) for line in preds.read_text().splitlines() if line.strip()]
+    if not rows or any("correct" not in r for r in rows):
+        return None  # predictions written before they were marked right or wrong
+    bits = np.array([bool(r["correct"]) for r in rows], dtype=bool)
+    return {"n": len(bits), "bits": np.packbits(bits).tobytes().hex()}
+
+
+def unpack_correct(packed: Mapping[str, Any]) -> np.ndarray:
+    """`item_correct`'s bits back as a bool array of its `n` items."""
+    raw = np.frombuffer(bytes.fromhex(packed["bits"]), dtype=np.uint8)
+    return np.unpackbits(raw)[: int(packed["n"])].astype(bool)
+
+
 def round_row(loop: Loop, k: int, seconds: dict[str, float]) -> dict[str, Any]:
     """Round k's row: its data, accuracy (overall, by type, by crowding), items, training."""
     d, cfg = loop.dir(k), loop.cfg
@@ -70,6 +94,7 @@ def round_row(loop: Loop, k: int, seconds: dict[str, float]) -> dict[str, Any]:
         "majority": report["overall"].get("majority"),
         "by_type": {t: v.get("tuned") for t, v in report["by_type"].items()},
         "by_objects": crowding(loop, report, d),
+        "item_correct": item_correct(d),
         "splits": report.get("splits", ["test"]),
         "eval_set": report.get("eval_set"),
         "train_loss": done.get("train_loss"),

@@ -37,7 +37,7 @@ import numpy as np
 from vit.records import Annotation, Record, atomic_write_text
 from vit.synth.backends.grounded import OPPOSITE_WORD, Facts, ask_attribute, ask_side
 from vit.synth.backends.grounded_short import SHORT_PROMPT
-from vit.synth.vocab import COLORS, SHAPES, article, noun_of
+from vit.synth.vocab import COLORS, SHAPES, SIZES, article, noun_of
 
 QTYPES = ("count", "color", "shape", "size", "existence", "position", "digit")
 DETAIL = "detail"  # free-text descriptions, scored with a text metric, not exact match
@@ -152,6 +152,9 @@ SCENE_ASKERS: dict[str, Callable[[Facts], QA]] = {
 }
 
 
+FIRST_PASS = (*SCENE_ASKERS, "existence")  # the scene types, one item each at most
+
+
 def is_digit_record(r: Record) -> bool:
     return r.source == "digits" or (
         len(r.annotations) == 1
@@ -166,7 +169,7 @@ def _scene_items(
     """Up to `per_image` items of distinct types, the types least used so far first, so the
     set stays balanced across types; existence alternates yes/no over the whole set, and
     position left/right and above/below (`balance` counts the answers)."""
-    order = sorted((*SCENE_ASKERS, "existence"), key=lambda t: (used[t], f.rng.random()))
+    order = sorted(FIRST_PASS, key=lambda t: (used[t], f.rng.random()))
     items: list[EvalItem] = []
     for qtype in order:
         if len(items) >= per_image:
@@ -200,10 +203,16 @@ def boxed(r: Record) -> list[Annotation]:
 
 def make_eval_set(records: Iterable[Record], seed: int = 0, per_image: int = 4) -> list[EvalItem]:
     """Probe items for held-out records (pass the test split). Records without an image or
-    without boxed annotations (and not digits) give nothing. Deterministic for a seed."""
+    without boxed annotations (and not digits) give nothing. Deterministic for a seed.
+
+    A scene gives at most one item per type (six) in the first pass; `per_image` above
+    that asks further items of each type about other objects, counts and pairs
+    (`_more_scene_items`), from their own random stream, so the first-pass items are the
+    very items a smaller `per_image` asks and a denser set contains the standard one."""
     rng = np.random.default_rng(seed)
     used: Counter = Counter()
     balance: Counter = Counter()
+    more = _MoreItems(seed)
     items: list[EvalItem] = []
     for r in records:
         if not r.image:
@@ -211,8 +220,83 @@ def make_eval_set(records: Iterable[Record], seed: int = 0, per_image: int = 4) 
         if is_digit_record(r):
             items.append(_digit_item(r, rng))
         elif anns := boxed(r):
-            items += _scene_items(r, Facts(anns, rng), per_image, used, balance)
+            first = _scene_items(r, Facts(anns, rng), per_image, used, balance)
+            items += first + more(r, anns, first, per_image)
     return items
+
+
+# The words that name a fact: attributes, nouns, and one word per position axis.
+_FACT_WORDS = frozenset([*COLORS, *SHAPES, *SIZES, "shape", "left", "above"])
+MORE_TRIES = 4  # draws per type and pass before a type is taken to have no new fact left
+
+
+def fact_key(item: EvalItem) -> tuple[str, tuple[str, ...]]:
+    """What an item asks about, whatever its template and (for position) its order: its
+    type and the vocabulary words of its question (`red circle`, `stars`). Two items with
+    one key ask the same fact, which would count one answer twice."""
+    words = [w.strip("?.,").lower() for w in item.question.split()]
+    return item.qtype, tuple(sorted(filter(None, map(_fact_word, words))))
+
+
+def _fact_word(w: str) -> str | None:
+    """`w` as a fact word, a plural (`circles`) as its singular; None otherwise."""
+    for cand in (w, w.removesuffix("s")):
+        if cand in _FACT_WORDS:
+            return cand
+    return None
+
+
+class _MoreItems:
+    """The items past a scene's first pass: more of each type, each about a fact the scene
+    has not been asked yet, the types least used so far first, existence and the position
+    axes balanced over these items alone (so they leave the first pass untouched)."""
+
+    def __init__(self, seed: int) -> None:
+        self.rng = np.random.default_rng([seed, 1])
+        self.used: Counter = Counter()
+        self.balance: Counter = Counter()
+
+    def __call__(
+        self, r: Record, anns: list[Annotation], first: list[EvalItem], per_image: int
+    ) -> list[EvalItem]:
+        if per_image <= len(FIRST_PASS):
+            return []  # the standard set: one item per type at most, nothing drawn here
+        f, out = Facts(anns, self.rng), []
+        seen = {fact_key(i) for i in first}
+        for n in range(2, per_image + 1):
+            added = False
+            for qtype in sorted(FIRST_PASS, key=lambda t: self.used[t]):
+                if len(first) + len(out) >= per_image:
+                    return out
+                item = self._new(r, f, qtype, n, seen)
+                if item is not None:
+                    seen.add(fact_key(item))
+                    self.used[qtype] += 1
+                    out.append(item)
+                    added = True
+            if not added:
+                break
+        return out
+
+    def _new(self, r: Record, f: Facts, qtype: str, n: int, seen: set) -> EvalItem | None:
+        for _ in range(MORE_TRIES):
+            if qtype == "existence":
+                want_yes = self.balance["yes"] <= self.balance["no"]
+                qa = existence_qa(f, want_yes) or existence_qa(f, not want_yes)
+            elif qtype == "position":
+                qa = position_qa(f, self.balance)
+            else:
+                qa = SCENE_ASKERS[qtype](f)
+            if qa is None:
+                continue
+            item = EvalItem(f"{r.id}:{qtype}:{n}", r.id, r.image or "", qtype, *qa)
+            if fact_key(item) not in seen:
+                if qtype == "existence":
+                    self.balance[qa[1]] += 1
+                return item
+            if qtype == "position":
+                self.balance[qa[1]] -= 1  # position_qa counted an answer not asked
+        return None
 
 
 def make_detail_set(records: Iterable[Record], seed: int = 0) -> list[EvalItem]:
