@@ -36,7 +36,6 @@ from vit.active.rows import item_correct, unpack_correct  # noqa: E402
 def _args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--experiment", default="data/al_experiment_3layer")
-    p.add_argument("--data", default="data/deduped/scenes")
     p.add_argument("--strategies", nargs="+", default=["random", "badge", "hybrid"])
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3])
     p.add_argument("--round", type=int, default=5)
@@ -55,19 +54,28 @@ def round_dir(a: argparse.Namespace, strategy: str, seed: int) -> Path:
     return Path(a.experiment) / f"seed-{seed}" / strategy / f"round-{a.round}"
 
 
+def run_config(a: argparse.Namespace, strategy: str, seed: int) -> dict[str, Any]:
+    """The `active` settings the run was made with (its run.json): data, answer length."""
+    run = Path(a.experiment) / f"seed-{seed}" / strategy / "run.json"
+    return json.loads(run.read_text())["config"]
+
+
 def score(a: argparse.Namespace, strategy: str, seed: int) -> None:
-    """The run's round model on the dense items, unless already scored."""
+    """The run's round model on the dense items, asked as the loop asks (its data and answer
+    length), unless already scored."""
     from vit.evaluate.run import evaluate_model
 
     out, rd = dense_dir(a, strategy, seed), round_dir(a, strategy, seed)
     if (out / "eval" / "eval.json").exists() or not (rd / "model" / "model").is_dir():
         return
+    cfg = run_config(a, strategy, seed)
     evaluate_model(
         rd / "model" / "model",
-        a.data,
+        cfg["data"],
         out / "eval",
         split=a.splits,
         per_image=a.per_image,
+        max_new_tokens=cfg["eval_max_new_tokens"],
         blind=False,
     )
     print(f"scored {strategy} seed {seed}", flush=True)
@@ -84,7 +92,8 @@ def dense_row(a: argparse.Namespace, strategy: str, seed: int) -> dict[str, Any]
     ids = [json.loads(x)["id"] for x in lines]
     right = unpack_correct(item_correct(out))
     standard = [i for i, rid in enumerate(ids) if rid.count(":") == 1]
-    own = json.loads((rd / "summary.json").read_text())["accuracy"]
+    summary = json.loads((rd / "summary.json").read_text())
+    own = summary["accuracy"]
     if abs(right[standard].mean() - own) > 1e-3:
         raise SystemExit(
             f"{strategy} seed {seed}: standard items {right[standard].mean():.4f}"
@@ -92,7 +101,7 @@ def dense_row(a: argparse.Namespace, strategy: str, seed: int) -> dict[str, Any]
         )
     return {
         "round": a.round,
-        "samples": 0,
+        "samples": summary["samples"],
         "accuracy": rep["overall"]["tuned"],
         "by_type": {t: v.get("tuned") for t, v in rep["by_type"].items()},
         "by_objects": {b: v["accuracy"] for b, v in rep["by_objects"].items()},
