@@ -8,6 +8,7 @@ from PIL import Image
 
 from tests.active._cfg import al_rows as rows
 from vit.active.curves import (
+    NOISE_LEGEND,
     curves,
     item_variance,
     noise_split,
@@ -161,4 +162,5 @@ def test_paired_gain_carries_the_noise_split_into_the_table():
     assert p["final_by_seed"] == [0.25, 0.25] and p["run_sd"] == 0.0
     # Each seed: one item +1 of 4, var = (0.5625 + 3 x 0.0625) / 3 = 0.25, / 4 = 0.0625.
     assert p["item_sd"] == pytest.approx(0.25)
-    assert "| 25.0 / 0.0 |" in paired_table(versus_random(curves(runs), runs))
+    table = paired_table(versus_random(curves(runs), runs))
+    assert "| 25.0 / 0.0 |" in table and table.endswith(NOISE_LEGEND)

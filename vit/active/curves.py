@@ -265,7 +265,16 @@ def paired_table(vs: dict[str, dict[str, Any]]) -> str:
             *(pts(p["final_by_type"][q]["mean"]) for q in types),
         ]
         lines.append("| " + " | ".join(cells) + " |")
+    if any("item_sd" in p for p in rows.values()):
+        lines += ["", NOISE_LEGEND]
     return "\n".join(lines)
+
+
+NOISE_LEGEND = (
+    "sd: items / rest: the spread of one seed's final difference, in points, from which "
+    "questions were asked (a denser eval set shrinks it: `eval_per_image`) and from the runs "
+    "themselves (only more seeds shrink it)."
+)
 
 
 def _seeds_cell(p: dict[str, Any]) -> str:
