@@ -23,7 +23,7 @@ REVIEW_MODES = ("off", "publish", "on")
 class ActiveConfig:
     """One active-learning run: the pool, the strategy, the budget and how each round trains."""
 
-    strategy: str = _f("hybrid", f"selection strategy: one of {STRATEGIES}")
+    strategy: str = _f("badge", f"selection strategy: one of {STRATEGIES}")
     name: str = _f(
         "", "the run's label in reports and its folder in an experiment; '' = the strategy"
     )
