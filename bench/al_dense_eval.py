@@ -10,8 +10,9 @@ the questions are two thirds of the variance. This scores the kept models of a f
 held-out scenes (`--per-image 20`: more questions of each type about other objects, counts
 and pairs, `vit.evaluate.questions.make_eval_set`, which contains the standard set item for
 item), and reports each strategy minus random on it with the same statistics. Scoring is
-deterministic, so the standard items' accuracy inside the dense set must equal the
-experiment's own figure; the script checks that for every model before it uses it.
+deterministic, so every standard item inside the dense set must be answered as the
+experiment's own evaluation answered it; the script checks that for every model before it
+uses it. A report made on other dense items (the questions changed) is scored again.
 
 Reports go to OUT/dense-<per_image>/<strategy>/seed-S/eval/ (a model already scored there is not
 scored again), the comparison to bench/out/al_dense_eval.json. Run one process per seed
@@ -30,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from vit.active.curves import curves, paired_table, run_key, versus_random  # noqa: E402
-from vit.active.rows import item_correct, unpack_correct  # noqa: E402
+from vit.active.rows import item_correct  # noqa: E402
 
 
 def _args(argv: list[str] | None) -> argparse.Namespace:
@@ -47,10 +48,12 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def dense_dir(a: argparse.Namespace, strategy: str, seed: int) -> Path:
+    """Where the run's dense report goes."""
     return Path(a.experiment) / f"dense-{a.per_image}" / strategy / f"seed-{seed}"
 
 
 def round_dir(a: argparse.Namespace, strategy: str, seed: int) -> Path:
+    """The experiment's own round folder (model, summary, predictions)."""
     return Path(a.experiment) / f"seed-{seed}" / strategy / f"round-{a.round}"
 
 
@@ -60,15 +63,36 @@ def run_config(a: argparse.Namespace, strategy: str, seed: int) -> dict[str, Any
     return json.loads(run.read_text())["config"]
 
 
+def dense_items_stamp(a: argparse.Namespace, data: str) -> str:
+    """The fingerprint of the dense items on `data`: a report on other items is redone."""
+    from vit.evaluate.questions import items_fingerprint
+    from vit.evaluate.run import held_out_items
+    from vit.records import Dataset
+
+    return items_fingerprint(held_out_items(Dataset.open(data), a.splits, a.per_image))
+
+
 def score(a: argparse.Namespace, strategy: str, seed: int) -> None:
     """The run's round model on the dense items, asked as the loop asks (its data and answer
-    length), unless already scored."""
+    length), unless already scored on these items."""
+    from vit.evaluate.questions import FIRST_PASS
     from vit.evaluate.run import evaluate_model
 
     out, rd = dense_dir(a, strategy, seed), round_dir(a, strategy, seed)
-    if (out / "eval" / "eval.json").exists() or not (rd / "model" / "model").is_dir():
+    if not (rd / "model" / "model").is_dir():
         return
     cfg = run_config(a, strategy, seed)
+    if cfg["eval_per_image"] < len(FIRST_PASS) or a.per_image <= len(FIRST_PASS):
+        # Only a set of 6 per scene is the first pass of a denser one (make_eval_set).
+        raise SystemExit(
+            f"{strategy} seed {seed}: scored with eval_per_image {cfg['eval_per_image']}; a "
+            f"dense set ({a.per_image} per scene) contains only a set of {len(FIRST_PASS)}"
+        )
+    done = out / "eval" / "eval.json"
+    if done.exists() and json.loads(done.read_text())["eval_set"] == dense_items_stamp(
+        a, cfg["data"]
+    ):
+        return
     evaluate_model(
         rd / "model" / "model",
         cfg["data"],
@@ -88,17 +112,14 @@ def dense_row(a: argparse.Namespace, strategy: str, seed: int) -> dict[str, Any]
     if not (out / "eval" / "eval.json").exists():
         return None
     rep = json.loads((out / "eval" / "eval.json").read_text())
-    lines = (out / "eval" / "predictions.jsonl").read_text().splitlines()
-    ids = [json.loads(x)["id"] for x in lines]
-    right = unpack_correct(item_correct(out))
-    standard = [i for i, rid in enumerate(ids) if rid.count(":") == 1]
-    summary = json.loads((rd / "summary.json").read_text())
-    own = summary["accuracy"]
-    if abs(right[standard].mean() - own) > 1e-3:
+    dense, own = _answers(out / "eval"), _answers(rd / "eval")
+    differ = [i for i, right in own.items() if dense.get(i) != right]
+    if differ:
         raise SystemExit(
-            f"{strategy} seed {seed}: standard items {right[standard].mean():.4f}"
-            f" here, {own:.4f} in the experiment: not the same scoring"
+            f"{strategy} seed {seed}: {len(differ)} of the experiment's {len(own)} items "
+            f"answered otherwise here (first {differ[0]}): not the same scoring"
         )
+    summary = json.loads((rd / "summary.json").read_text())
     return {
         "round": a.round,
         "samples": summary["samples"],
@@ -106,9 +127,15 @@ def dense_row(a: argparse.Namespace, strategy: str, seed: int) -> dict[str, Any]
         "by_type": {t: v.get("tuned") for t, v in rep["by_type"].items()},
         "by_objects": {b: v["accuracy"] for b, v in rep["by_objects"].items()},
         "eval_set": rep["eval_set"],
-        "n_items": len(ids),
+        "n_items": len(dense),
         "item_correct": item_correct(out),
     }
+
+
+def _answers(eval_dir: Path) -> dict[str, bool]:
+    """{item id: answered right} of an evaluation folder's predictions."""
+    rows = [json.loads(x) for x in (eval_dir / "predictions.jsonl").read_text().splitlines()]
+    return {r["id"]: bool(r["correct"]) for r in rows}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -151,6 +151,7 @@ def test_noise_split_says_how_much_of_the_spread_is_the_questions_asked():
     assert noise_split(np.array([0.0, 0.4]), [(a0, b0), (a1, {"accuracy": 0.1})]) == {}
     assert item_variance(a0, _answered([0, 0, 1, 0, 1, 0, 0, 0, 0, 0], "e2")) is None
     assert item_variance(a0, _answered([0, 1])) is None
+    assert item_variance(_answered([1]), _answered([0])) is None  # one item: no spread
 
 
 def test_paired_gain_carries_the_noise_split_into_the_table():

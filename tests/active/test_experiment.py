@@ -85,6 +85,21 @@ def test_runs_on_disk_backfills_crowding_from_predictions(tmp_path):
     assert got["random/seed-0"][1]["by_objects"] == {"1": 1.0, "4-6": 0.5}
     assert "by_objects" not in got["random/seed-0"][0]  # no predictions: nothing invented
     assert got["random/seed-0"][1]["item_correct"] is None  # not marked right or wrong
+
+
+def test_runs_on_disk_backfills_item_records_that_match_the_row(tmp_path):
+    run = _seed_and_random_run(tmp_path)  # round 1: accuracy 0.5
+    pred_file = run / "round-1" / "eval" / "predictions.jsonl"
+    pred_file.parent.mkdir(parents=True)
+
+    def answered(*right: bool) -> dict:
+        pred_file.write_text("".join(json.dumps({"correct": c}) + "\n" for c in right))
+        return runs_on_disk(tmp_path, ["random"], [0])["random/seed-0"][1]["item_correct"]
+
+    assert answered(True, False, True, False) == {"n": 4, "bits": "a0"}
+    # Predictions rewritten after the row (a re-score killed before its summary): 3 of 4
+    # right is not the row's 0.5, so they are not its record.
+    assert answered(True, True, True, False) is None
     assert "by_objects" not in runs_on_disk(tmp_path, ["random"], [0])["random/seed-0"][1]
 
 

@@ -127,6 +127,8 @@ def item_variance(a: dict[str, Any], b: dict[str, Any]) -> float | None:
     ca, cb = a.get("item_correct"), b.get("item_correct")
     if not ca or not cb or ca["n"] != cb["n"] or a.get("eval_set") != b.get("eval_set"):
         return None
+    if ca["n"] < 2:
+        return None  # no spread over one item
     d = unpack_correct(ca).astype(float) - unpack_correct(cb).astype(float)
     return float(d.var(ddof=1) / len(d))
 

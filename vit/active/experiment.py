@@ -25,7 +25,7 @@ from typing import Any
 from vit.active import data as al_data
 from vit.active.config import ActiveConfig
 from vit.active.curves import eval_set_of, run_key
-from vit.active.rows import crowding_from_round, item_correct
+from vit.active.rows import crowding_from_round, item_correct, unpack_correct
 
 RunOne = Callable[[ActiveConfig, str | None, bool], list[dict[str, Any]]]
 Runs = dict[str, list[dict[str, Any]]]  # run key (`strategy/seed-S`) -> its rows
@@ -126,12 +126,20 @@ def runs_on_disk(
 def _read_row(round_dir: Path, n_objects: Mapping[str, int] | None) -> dict[str, Any]:
     row = json.loads((round_dir / "summary.json").read_text())
     if "item_correct" not in row:  # rows written before they carried it
-        row["item_correct"] = item_correct(round_dir)
+        row["item_correct"] = _matching(item_correct(round_dir), row.get("accuracy"))
     if not row.get("by_objects") and n_objects:
         back = crowding_from_round(round_dir, n_objects)
         if back is not None:
             row["by_objects"] = back
     return row
+
+
+def _matching(packed: dict[str, Any] | None, accuracy: float | None) -> dict[str, Any] | None:
+    """`packed` when its share of right answers is the row's accuracy (to its 4 decimals):
+    predictions rewritten after the row (a re-score killed before its summary) are not it."""
+    if packed is None or accuracy is None:
+        return None
+    return packed if abs(unpack_correct(packed).mean() - accuracy) <= 6e-5 else None
 
 
 def runs_in_report(

@@ -207,8 +207,9 @@ def make_eval_set(records: Iterable[Record], seed: int = 0, per_image: int = 4) 
 
     A scene gives at most one item per type (six) in the first pass; `per_image` above
     that asks further items of each type about other objects, counts and pairs
-    (`_more_scene_items`), from their own random stream, so the first-pass items are the
-    very items a smaller `per_image` asks and a denser set contains the standard one."""
+    (`_MoreItems`), from their own random stream, so its first-pass items are the very items
+    `per_image` 6 asks: a denser set contains that standard set item for item (not a set of
+    fewer than 6 per scene, whose first pass stops early and draws differently)."""
     rng = np.random.default_rng(seed)
     used: Counter = Counter()
     balance: Counter = Counter()
@@ -233,9 +234,14 @@ MORE_TRIES = 4  # draws per type and pass before a type is taken to have no new 
 def fact_key(item: EvalItem) -> tuple[str, tuple[str, ...]]:
     """What an item asks about, whatever its template and (for position) its order: its
     type and the vocabulary words of its question (`red circle`, `stars`). Two items with
-    one key ask the same fact, which would count one answer twice."""
+    one key ask the same fact, which would count one answer twice. A size question names
+    its object without a size and its templates use size words of their own ("small or
+    large", "How large"), so those are left out of its key."""
     words = [w.strip("?.,").lower() for w in item.question.split()]
-    return item.qtype, tuple(sorted(filter(None, map(_fact_word, words))))
+    facts = filter(None, map(_fact_word, words))
+    if item.qtype == "size":
+        facts = (w for w in facts if w not in SIZES)
+    return item.qtype, tuple(sorted(facts))
 
 
 def _fact_word(w: str) -> str | None:
@@ -265,6 +271,7 @@ class _MoreItems:
         seen = {fact_key(i) for i in first}
         for n in range(2, per_image + 1):
             added = False
+            # Least used first; ties in FIRST_PASS order (no draw: the stream stays the facts').
             for qtype in sorted(FIRST_PASS, key=lambda t: self.used[t]):
                 if len(first) + len(out) >= per_image:
                     return out
@@ -278,7 +285,10 @@ class _MoreItems:
                 break
         return out
 
-    def _new(self, r: Record, f: Facts, qtype: str, n: int, seen: set) -> EvalItem | None:
+    def _new(
+        self, r: Record, f: Facts, qtype: str, n: int, seen: set[tuple[str, tuple[str, ...]]]
+    ) -> EvalItem | None:
+        """A `qtype` item about a fact not in `seen`, or None after MORE_TRIES draws."""
         for _ in range(MORE_TRIES):
             if qtype == "existence":
                 want_yes = self.balance["yes"] <= self.balance["no"]
