@@ -22,6 +22,7 @@ list with OMP_NUM_THREADS=1 to use several cores (`--report` then reads them all
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
 from pathlib import Path
@@ -31,7 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from vit.active.curves import curves, paired_table, run_key, versus_random  # noqa: E402
-from vit.active.rows import item_correct  # noqa: E402
+from vit.active.rows import pack_correct  # noqa: E402
 
 
 def _args(argv: list[str] | None) -> argparse.Namespace:
@@ -63,13 +64,15 @@ def run_config(a: argparse.Namespace, strategy: str, seed: int) -> dict[str, Any
     return json.loads(run.read_text())["config"]
 
 
-def dense_items_stamp(a: argparse.Namespace, data: str) -> str:
-    """The fingerprint of the dense items on `data`: a report on other items is redone."""
+@functools.cache
+def dense_items_stamp(data: str, splits: tuple[str, ...], per_image: int) -> str:
+    """The fingerprint of the dense items on `data` (once per data set, not per model): a
+    report on other items is redone."""
     from vit.evaluate.questions import items_fingerprint
     from vit.evaluate.run import held_out_items
     from vit.records import Dataset
 
-    return items_fingerprint(held_out_items(Dataset.open(data), a.splits, a.per_image))
+    return items_fingerprint(held_out_items(Dataset.open(data), splits, per_image))
 
 
 def score(a: argparse.Namespace, strategy: str, seed: int) -> None:
@@ -89,9 +92,8 @@ def score(a: argparse.Namespace, strategy: str, seed: int) -> None:
             f"dense set ({a.per_image} per scene) contains only a set of {len(FIRST_PASS)}"
         )
     done = out / "eval" / "eval.json"
-    if done.exists() and json.loads(done.read_text())["eval_set"] == dense_items_stamp(
-        a, cfg["data"]
-    ):
+    stamp = dense_items_stamp(cfg["data"], tuple(a.splits), a.per_image)
+    if done.exists() and json.loads(done.read_text())["eval_set"] == stamp:
         return
     evaluate_model(
         rd / "model" / "model",
@@ -128,7 +130,7 @@ def dense_row(a: argparse.Namespace, strategy: str, seed: int) -> dict[str, Any]
         "by_objects": {b: v["accuracy"] for b, v in rep["by_objects"].items()},
         "eval_set": rep["eval_set"],
         "n_items": len(dense),
-        "item_correct": item_correct(out),
+        "item_correct": pack_correct(list(dense.values())),  # in the predictions' order
     }
 
 

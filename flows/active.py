@@ -24,7 +24,7 @@ from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
 from vit.active.config import ActiveConfig
-from vit.active.curves import paired_table, run_key, write_plot_data, write_report
+from vit.active.curves import paired_table, run_key, write_report
 from vit.active.experiment import (
     run_experiment,
     runs_in_report,
@@ -32,6 +32,7 @@ from vit.active.experiment import (
     split_by_eval_set,
 )
 from vit.active.loop import run_loop
+from vit.active.plots import write_plot_data
 from vit.active.rows import eval_set_for
 from vit.config import build, load_params
 from vit.evaluate.run import object_counts

@@ -14,10 +14,10 @@ from vit.active.curves import (
     noise_split,
     paired_gain,
     paired_table,
-    plot_curves,
     seeds_for_clear,
     versus_random,
 )
+from vit.active.plots import plot_curves
 
 
 def test_paired_gain_is_seed_by_seed_with_a_t_interval():

@@ -10,7 +10,7 @@ fingerprint is computed here exactly as `evaluate_model` computes the report's `
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -68,7 +68,12 @@ def item_correct(d: Path) -> dict[str, Any] | None:
     rows = [json.loads(line) for line in preds.read_text().splitlines() if line.strip()]
     if not rows or any("correct" not in r for r in rows):
         return None  # predictions written before they were marked right or wrong
-    bits = np.array([bool(r["correct"]) for r in rows], dtype=bool)
+    return pack_correct([bool(r["correct"]) for r in rows])
+
+
+def pack_correct(right: Sequence[bool]) -> dict[str, Any]:
+    """Answers in item order as {"n": items, "bits": hex}, bit i set when item i is right."""
+    bits = np.array(right, dtype=bool)
     return {"n": len(bits), "bits": np.packbits(bits).tobytes().hex()}
 
 

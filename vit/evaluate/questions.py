@@ -174,13 +174,7 @@ def _scene_items(
     for qtype in order:
         if len(items) >= per_image:
             break
-        if qtype == "existence":
-            want_yes = balance["yes"] <= balance["no"]
-            qa = existence_qa(f, want_yes) or existence_qa(f, not want_yes)
-        elif qtype == "position":
-            qa = position_qa(f, balance)
-        else:
-            qa = SCENE_ASKERS[qtype](f)
+        qa = _ask(f, qtype, balance)
         if qa is None:
             continue
         if qtype == "existence":
@@ -188,6 +182,17 @@ def _scene_items(
         used[qtype] += 1
         items.append(EvalItem(f"{r.id}:{qtype}", r.id, r.image or "", qtype, *qa))
     return items
+
+
+def _ask(f: Facts, qtype: str, balance: Counter) -> QA:
+    """One `qtype` question about the scene: existence asks the answer `balance` has had
+    less of (yes or no), position balances each axis (and counts its answer in `balance`)."""
+    if qtype == "existence":
+        want_yes = balance["yes"] <= balance["no"]
+        return existence_qa(f, want_yes) or existence_qa(f, not want_yes)
+    if qtype == "position":
+        return position_qa(f, balance)
+    return SCENE_ASKERS[qtype](f)
 
 
 def _digit_item(r: Record, rng: np.random.Generator) -> EvalItem:
@@ -290,13 +295,7 @@ class _MoreItems:
     ) -> EvalItem | None:
         """A `qtype` item about a fact not in `seen`, or None after MORE_TRIES draws."""
         for _ in range(MORE_TRIES):
-            if qtype == "existence":
-                want_yes = self.balance["yes"] <= self.balance["no"]
-                qa = existence_qa(f, want_yes) or existence_qa(f, not want_yes)
-            elif qtype == "position":
-                qa = position_qa(f, self.balance)
-            else:
-                qa = SCENE_ASKERS[qtype](f)
+            qa = _ask(f, qtype, self.balance)
             if qa is None:
                 continue
             item = EvalItem(f"{r.id}:{qtype}:{n}", r.id, r.image or "", qtype, *qa)
