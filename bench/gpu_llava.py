@@ -178,8 +178,11 @@ def peak_flops_for(gpu: str, override_tflops: float | None) -> float | None:
 
 
 def recipes(compile_: bool, vitflow_weights: str) -> dict[str, Recipe]:
+    """LLaVA-1.5's train_mem.py runs flash attention with gradient checkpointing (`baseline`,
+    here torch's SDPA flash kernels); `baseline-eager` is the same without flash attention."""
     return {
-        "baseline": Recipe("baseline", "eager", "fp32", fused_adamw=False, checkpointing=True),
+        "baseline": Recipe("baseline", "sdpa", "fp32", fused_adamw=False, checkpointing=True),
+        "baseline-eager": Recipe("baseline-eager", "eager", "fp32", False, checkpointing=True),
         "vitflow": Recipe("vitflow", "sdpa", vitflow_weights, True, False, compile_),
     }
 

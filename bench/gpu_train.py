@@ -10,8 +10,9 @@ LLaVA-1.5's gelu 2-layer projector and a Llama-style LM (`--lm`). Each batch is 
 random pixels, 576 image tokens then random text up to `--seq-len`, labels masked (-100) on
 the image positions. Both recipes run in one process on the same config and batch:
 
-- `baseline`, LLaVA-1.5-style: fp32 master weights under bf16 autocast, eager attention,
-  gradient checkpointing (as LLaVA's scripts), `torch.optim.AdamW` (foreach);
+- `baseline`, LLaVA-1.5-style: fp32 master weights under bf16 autocast, flash attention
+  (torch SDPA; LLaVA's train_mem.py asks for flash_attention_2), gradient checkpointing (as
+  LLaVA's scripts), `torch.optim.AdamW` (foreach); `baseline-eager` the same, eager attention;
 - `vitflow`: fp32 master weights under bf16 autocast (`--vitflow-weights bf16` for pure bf16),
   SDPA attention (flash kernels), fused AdamW, no checkpointing, `torch.compile` if `--compile`.
 
@@ -206,10 +207,10 @@ def print_table(results: list[dict]) -> None:
         p, tokens = done[0]["params"], done[0]["tokens_per_step"]
         parts = ", ".join(f"{k} {v:,}" for k, v in p.items() if k != "total")
         print(f"params {p['total']:,} ({parts}); {tokens:,} tokens/step")
-    print(f"{'recipe':9s} {'step s':>8s} {'tokens/s':>10s} {'MFU':>7s} {'split':>7s} {'GiB':>6s}")
+    print(f"{'recipe':14s} {'step s':>8s} {'tokens/s':>10s} {'MFU':>7s} {'split':>7s} {'GiB':>6s}")
     for r in results:
         if "error" in r:
-            print(f"{r['recipe']:9s} {r['error']}")
+            print(f"{r['recipe']:14s} {r['error']}")
             continue
         pct = [
             f"{100 * x:6.1f}%" if x is not None else f"{'-':>7s}"
@@ -217,7 +218,7 @@ def print_table(results: list[dict]) -> None:
         ]
         mem = f"{r['peak_mem_gib']:6.1f}" if r["peak_mem_gib"] is not None else f"{'-':>6s}"
         print(
-            f"{r['recipe']:9s} {r['step_s']:8.3f} {r['tokens_per_s']:10.0f} {pct[0]} {pct[1]} {mem}"
+            f"{r['recipe']:14s} {r['step_s']:8.3f} {r['tokens_per_s']:10.0f} {pct[0]} {pct[1]} {mem}"
         )
 
 
@@ -281,9 +282,10 @@ def resolve_device(args: argparse.Namespace) -> str:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     names = args.recipes.split(",")
-    unknown = set(names) - set(recipes(False, "fp32"))
+    known = list(recipes(False, "fp32"))
+    unknown = set(names) - set(known)
     if unknown:
-        raise SystemExit(f"unknown recipes {sorted(unknown)}; choose from baseline,vitflow")
+        raise SystemExit(f"unknown recipes {sorted(unknown)}; choose from {','.join(known)}")
     args.device = resolve_device(args)
     args.peak_flops = peak_flops_for(device_name(args.device), args.peak_tflops)
     cfg = llava_config(args.lm, args.tiny, max_len=max(4096, args.seq_len))

@@ -67,6 +67,26 @@ def test_param_counts_add_up_with_tied_embeddings(gl, monkeypatch):
     assert c["total"] == c["vision"] + c["projector"] + c["lm"]
 
 
+def test_recipes_follow_llava_and_differ_only_where_named(gl):
+    r = gl.recipes(True, "bf16")
+    assert (r["baseline"].attn, r["baseline"].checkpointing) == ("sdpa", True)  # train_mem.py
+    assert r["baseline-eager"].attn == "eager" and r["baseline-eager"].checkpointing
+    assert not r["baseline"].fused_adamw and r["baseline"].weights == "fp32"
+    v = r["vitflow"]
+    assert (v.attn, v.fused_adamw, v.checkpointing, v.compile, v.weights) == (
+        "sdpa",
+        True,
+        False,
+        True,
+        "bf16",
+    )
+
+
+def test_unknown_recipe_names_the_known_ones(gt):
+    with pytest.raises(SystemExit, match="baseline,baseline-eager,vitflow"):
+        gt.main(["--tiny", "--recipes", "baseline,fast"])
+
+
 def test_timing_stops_at_the_deadline_after_one_step(gt):
     calls = []
     times = gt.timed_steps(lambda: calls.append(1), 5, deadline=0.0, device="cpu")

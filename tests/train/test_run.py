@@ -170,6 +170,22 @@ def test_module_entry_point(model_dir, scenes, tmp_path):
     assert summary["global_step"] == 1 and "vision" not in summary["trainable_by_module"]
 
 
+@pytest.mark.slow
+def test_torch_compile_trains_the_same_model(model_dir, scenes, tmp_path):
+    """torch_compile=True reaches Trainer, gives eager's losses and an export that loads."""
+    import math
+
+    from vit.train.run import training_args
+
+    cfg = small(max_steps=2, torch_compile=True)
+    assert training_args(cfg, tmp_path, has_eval=False).torch_compile
+    plain = train(model_dir, scenes, str(tmp_path / "eager"), small(max_steps=2))
+    compiled = train(model_dir, scenes, str(tmp_path / "compiled"), cfg)
+    assert math.isclose(compiled["train_loss"], plain["train_loss"], rel_tol=1e-3)
+    before, after = weights(tmp_path / "eager" / "model"), weights(tmp_path / "compiled" / "model")
+    assert before.keys() == after.keys()  # no `_orig_mod.` prefixes in the export
+
+
 @pytest.mark.gpu
 def test_bf16_on_cuda(model_dir, scenes, tmp_path):
     import torch

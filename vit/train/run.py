@@ -203,6 +203,7 @@ def training_args(config: TrainConfig, output_dir: Path, has_eval: bool) -> Any:
         per_device_eval_batch_size=config.batch_size,
         gradient_accumulation_steps=config.grad_accum,
         bf16=use_bf16(config),
+        torch_compile=config.torch_compile,
         logging_steps=config.logging_steps,
         save_strategy="steps",
         save_steps=save_steps,
