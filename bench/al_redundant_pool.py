@@ -17,7 +17,8 @@ dominate it. This builds such a pool from the same data, for the same experiment
   so two thirds of the pool is one-object scenes against 30% in the test split;
 - every image is copied under OUT/images (the dataset's own image root), and
   OUT/../params.yaml is params.yaml with `active.data` set to OUT and the experiment's
-  `out`, `metrics_path` and `png` moved under OUT/.. and docs/al_curves_redundant.png,
+  `out` moved to OUT/../runs, `metrics_path` and `png` to metrics/al_experiment_redundant.json
+  and docs/al_curves_redundant.png,
   its strategies and seeds `--strategies` and `--seeds`.
 
 The new scenes are generated clean (no injected defects) and are not deduplicated against
@@ -118,7 +119,7 @@ def write_params(
     p.setdefault("active", {})["data"] = str(out)
     exp = p.setdefault("al_experiment", {})
     exp["out"] = str(out.parent / "runs")
-    exp["metrics_path"] = str(out.parent / "al_experiment.json")
+    exp["metrics_path"] = "metrics/al_experiment_redundant.json"
     exp["png"] = "docs/al_curves_redundant.png"
     exp["strategies"], exp["seeds"] = list(strategies), list(seeds)
     dest.write_text(yaml.safe_dump(p, sort_keys=False))
