@@ -18,8 +18,8 @@ dominate it. This builds such a pool from the same data, for the same experiment
 - every image is copied under OUT/images (the dataset's own image root), and
   OUT/../params.yaml is params.yaml with `active.data` set to OUT and the experiment's
   `out` moved to OUT/../runs, `metrics_path` and `png` to metrics/al_experiment_redundant.json
-  and docs/al_curves_redundant.png,
-  its strategies and seeds `--strategies` and `--seeds`.
+  and docs/al_curves_redundant.png, and its strategies and seeds set by `--strategies` and
+  `--seeds`.
 
 The new scenes are generated clean (no injected defects) and are not deduplicated against
 each other: look-alike one-object scenes are the redundancy this pool is about.
@@ -40,7 +40,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from vit.records import Dataset, Record, resolve_image, write_dataset  # noqa: E402
+from vit.records import Dataset, Record, write_dataset  # noqa: E402
 from vit.sources.scenes import encode_png, make_scene  # noqa: E402
 
 FIRST_NEW_INDEX = 1_000_000  # above any index the embedded default's generator uses
@@ -67,9 +67,9 @@ def new_one_object_scenes(n: int, seed: int, size: int, images: Path) -> list[Re
     return out
 
 
-def copy_image(rec: Record, image_root: Path, images: Path) -> Record:
-    """The record with its image copied under `images` (resolved inside the source root)."""
-    src = resolve_image(image_root, rec.image)
+def copy_image(rec: Record, ds: Dataset, images: Path) -> Record:
+    """The record with its image copied under `images` (resolved inside `ds`'s root)."""
+    src = ds.resolve(rec)
     dst = images / src.name
     if not dst.exists():
         shutil.copyfile(src, dst)
@@ -97,7 +97,7 @@ def build_pool(
     chosen = random.Random(seed).sample(more, others)
     size = int(ones[0].width or 128)
     generated = new_one_object_scenes(max(0, one_object - len(ones)), seed, size, images)
-    copied = [copy_image(r, Path(ds.image_root), images) for r in held + kept_ones + chosen]
+    copied = [copy_image(r, ds, images) for r in held + kept_ones + chosen]
     result = copied + generated
     train = [r for r in result if r.split == "train"]
     summary = {
