@@ -17,7 +17,7 @@ from vit.active.curves import (
     seeds_for_clear,
     versus_random,
 )
-from vit.active.plots import plot_curves
+from vit.active.plots import paired_png, plot_curves, plot_paired
 
 
 def test_paired_gain_is_seed_by_seed_with_a_t_interval():
@@ -108,6 +108,35 @@ def test_curves_carry_crowding_and_the_plot_gets_its_panel(tmp_path):
     w_wide, w_narrow = Image.open(wide).size[0], Image.open(narrow).size[0]
     assert w_wide > 1.5 * w_narrow  # the crowding panel beside the curves
     assert np.isclose(w_narrow, 6.4 * 120, atol=2)
+
+
+def test_the_paired_plot_has_a_row_per_strategy_with_an_interval(tmp_path):
+    runs = {
+        "random/seed-0": rows([0.2, 0.50]),
+        "random/seed-1": rows([0.3, 0.60]),
+        "ahead/seed-0": rows([0.2, 0.55]),
+        "ahead/seed-1": rows([0.3, 0.65]),  # +5 points on both seeds: clear
+        "tie/seed-0": rows([0.2, 0.45]),
+        "tie/seed-1": rows([0.3, 0.66]),
+        "lonely/seed-0": rows([0.2, 0.70]),  # one seed: no interval, no row
+    }
+    vs = versus_random(curves(runs), runs)
+    assert vs["ahead"]["paired"]["clear"] and not vs["tie"]["paired"]["clear"]
+    two = plot_paired(vs, tmp_path / "two.png")
+    one = plot_paired({"ahead": vs["ahead"], "lonely": vs["lonely"]}, tmp_path / "one.png")
+    h_two, h_one = Image.open(two).size[1], Image.open(one).size[1]
+    assert np.isclose(h_two - h_one, 0.45 * 120, atol=2)  # one row more, not three
+    # green (the clear row) is drawn; with the tie alone, nothing green
+    green = np.array([44, 160, 44])
+
+    def has_green(path):
+        px = np.asarray(Image.open(path).convert("RGB")).reshape(-1, 3).astype(int)
+        return bool((np.abs(px - green).sum(1) < 30).any())
+
+    assert has_green(two)
+    assert not has_green(plot_paired({"tie": vs["tie"]}, tmp_path / "tie.png"))
+    assert plot_paired({"lonely": vs["lonely"]}, tmp_path / "none.png") is None
+    assert paired_png("docs/al_curves.png").as_posix() == "docs/al_curves_paired.png"
 
 
 def test_versus_random_compares_a_strategy_with_random_on_its_own_seeds():

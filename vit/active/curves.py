@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from vit.active.plots import majority_of, plot_curves, write_plot_data
+from vit.active.plots import majority_of, paired_png, plot_curves, plot_paired, write_plot_data
 from vit.active.rows import unpack_correct
 from vit.records import write_json
 
@@ -339,7 +339,7 @@ def write_report(
     other: dict[str, list[dict[str, Any]]] | None = None,
 ) -> dict[str, Any]:
     """metrics JSON, one CSV per strategy for `dvc plots` (round, samples, accuracy, min,
-    max), and the PNG; returns the report. `kept`: the keys of runs taken from an earlier
+    max), the PNG and beside it `<stem>_paired.png` (`plot_paired`); returns the report. `kept`: the keys of runs taken from an earlier
     report rather than from disk, listed in the report as `kept_from_report`. `other`: runs
     scored on other held-out items, recorded under `other_eval_set` and in no curve."""
     rep = report(runs)
@@ -353,4 +353,5 @@ def write_report(
         write_plot_data(rep["curves"], Path(plots_dir))
     if png:
         plot_curves(rep["curves"], png, majority_of(runs))
+        plot_paired(rep["vs_random"], paired_png(png))
     return rep

@@ -1,7 +1,9 @@
 """The experiment's pictures: accuracy curves with their min-max bands, the crowding panel,
-and the CSVs `dvc plots` draws (vit.active.curves computes what they show).
+each strategy's paired difference to random with its interval, and the CSVs `dvc plots`
+draws (vit.active.curves computes what they show).
 
     plot_curves(report["curves"], "docs/al.png", majority_of(runs))
+    plot_paired(report["vs_random"], "docs/al_paired.png")
     write_plot_data(report["curves"], Path("data/al_experiment/plots"))
 """
 
@@ -90,3 +92,58 @@ def _plot_crowding(
     ax.set_yticks([0, 0.2, 0.4, 0.6, 0.8, 1.0])
     ax.grid(alpha=0.3, axis="y")
     ax.legend(fontsize=7, ncol=3, loc="upper center")
+
+
+def paired_png(png: str | Path) -> Path:
+    """Where the paired-difference picture goes beside the curves: `<stem>_paired.png`."""
+    png = Path(png)
+    return png.with_name(f"{png.stem}_paired{png.suffix}")
+
+
+def plot_paired(vs: dict[str, dict[str, Any]], path: str | Path) -> Path | None:
+    """Each strategy minus random at the last round, seed-paired: the mean and its 95%
+    t-interval over seeds, one row a strategy, best at the top, green where the interval
+    lies above zero (the report's `clear`). The curves' min-max bands overlap whatever the
+    gain, since random's own runs spread by several points; this is the picture of the
+    bar's "clearly". None when no strategy has an interval (fewer than two seeds)."""
+    rows = sorted(
+        (
+            (name, v["paired"])
+            for name, v in vs.items()
+            if v.get("paired") and "final_ci95" in v["paired"]
+        ),
+        key=lambda kv: kv[1]["final"],
+    )
+    if not rows:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.4, 1.2 + 0.45 * len(rows)), dpi=120)
+    for y, (_, p) in enumerate(rows):
+        lo, hi = (100 * x for x in p["final_ci95"])
+        color = "tab:green" if p.get("clear") else "tab:gray"
+        ax.plot([lo, hi], [y, y], color=color, lw=2.5)
+        ax.plot(100 * p["final"], y, "o", color=color)
+        ax.annotate(
+            f"{100 * p['final']:+.1f} [{lo:+.1f}, {hi:+.1f}]",
+            (hi, y),
+            xytext=(6, 0),
+            textcoords="offset points",
+            va="center",
+            fontsize=8,
+        )
+    ax.axvline(0, color="black", lw=1)
+    ax.set_yticks(range(len(rows)), [f"{n} ({len(p['seeds'])} seeds)" for n, p in rows])
+    ax.set_xlabel("minus random at the last round, points (95% interval)")
+    ax.set_title("Seed-paired difference to random (green: clear)")
+    ax.margins(x=0.25)
+    ax.grid(alpha=0.3, axis="x")
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+    return path
