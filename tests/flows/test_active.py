@@ -31,6 +31,23 @@ def write_params(tmp_path: Path, active: dict, experiment: dict | None = None) -
     return path
 
 
+def test_the_demo_runs_badge_wide_and_the_experiment_the_standard_recipe():
+    """The committed params.yaml: the demo's loop is the configuration measured clearly
+    ahead of random (badge, 200 images a round, 2 short rounds each), while the
+    experiment's runs keep the recipe they were made with (100 images, the synthesize
+    stage's 4 samples each), so their fingerprints, and so the kept rounds, stay valid."""
+    from flows.active import load_config
+    from vit.active.experiment import variant_config
+
+    params = str(Path(__file__).resolve().parents[2] / "params.yaml")
+    demo = load_config(params, None)[0]
+    assert (demo.strategy, demo.budget, demo.synth) == ("badge", 200, {"n_per_type": {"short": 2}})
+    exp_cfg, _, exp = load_config(params, None, experiment=True)
+    assert (exp_cfg.budget, exp_cfg.synth) == (100, {})
+    wide = variant_config(exp_cfg, "badge-wide", exp["variants"])
+    assert (wide.strategy, wide.budget, wide.synth) == (demo.strategy, demo.budget, demo.synth)
+
+
 def test_experiment_settings_have_their_own_section(tmp_path):
     """`al_experiment` (so editing it leaves the `active` stage up to date); the old place
     inside `active` is still read, and the new section wins over it."""
