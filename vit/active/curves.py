@@ -339,9 +339,10 @@ def write_report(
     other: dict[str, list[dict[str, Any]]] | None = None,
 ) -> dict[str, Any]:
     """metrics JSON, one CSV per strategy for `dvc plots` (round, samples, accuracy, min,
-    max), the PNG and beside it `<stem>_paired.png` (`plot_paired`); returns the report. `kept`: the keys of runs taken from an earlier
-    report rather than from disk, listed in the report as `kept_from_report`. `other`: runs
-    scored on other held-out items, recorded under `other_eval_set` and in no curve."""
+    max), the PNG and beside it `<stem>_paired.png` (`plot_paired`); returns the report.
+    `kept`: the keys of runs taken from an earlier report rather than from disk, listed in
+    the report as `kept_from_report`. `other`: runs scored on other held-out items,
+    recorded under `other_eval_set` and in no curve."""
     rep = report(runs)
     if kept:
         rep["kept_from_report"] = sorted(kept)

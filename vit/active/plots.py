@@ -32,15 +32,33 @@ def majority_of(runs: dict[str, list[dict[str, Any]]]) -> float | None:
     return float(np.mean(vals)) if vals else None
 
 
+def _pyplot() -> Any:
+    """matplotlib's pyplot on the headless backend (DVC stages and CI have no display)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig: Any, path: str | Path) -> Path:
+    """Lay out, write (making the folder) and close the figure; returns the path."""
+    plt = _pyplot()
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
 def plot_curves(cur: dict[str, dict[str, Any]], path: str | Path, majority: float | None) -> Path:
     """Left: accuracy against synthesized samples (mean line, min-max band, one color a
     strategy). Right, when the rows have it: accuracy by scene crowding at the last round
     every strategy reached, where the long tail of crowded scenes would show a selection
     paying off."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = _pyplot()
 
     # Crowding at the last round every strategy reached, so the bars compare equal budgets.
     last = min((len(c["round"]) for c in cur.values()), default=0) - 1
@@ -66,12 +84,7 @@ def plot_curves(cur: dict[str, dict[str, Any]], path: str | Path, majority: floa
     ax.legend(fontsize=8)
     if crowd:
         _plot_crowding(axes[1], crowd, colors, last)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def _plot_crowding(
@@ -116,10 +129,7 @@ def plot_paired(vs: dict[str, dict[str, Any]], path: str | Path) -> Path | None:
     )
     if not rows:
         return None
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = _pyplot()
 
     fig, ax = plt.subplots(figsize=(6.4, 1.2 + 0.45 * len(rows)), dpi=120)
     for y, (_, p) in enumerate(rows):
@@ -141,9 +151,4 @@ def plot_paired(vs: dict[str, dict[str, Any]], path: str | Path) -> Path | None:
     ax.set_title("Seed-paired difference to random (green: clear)")
     ax.margins(x=0.25)
     ax.grid(alpha=0.3, axis="x")
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
